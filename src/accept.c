@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The accept path: inet_csk_accept() wrapped for user sockets of namespaces
+ * with net.fastsocket.enabled=1.
+ *
+ * The replacement never sleeps inside the kernel's function: it calls it with
+ * O_NONBLOCK and does the waiting itself, with the kernel's semantics
+ * (exclusive wakeups, SO_RCVTIMEO, signals). That keeps every sleeping task
+ * where unload can reach it: on unload the wait ends and the syscall is
+ * restarted, transparently, in the stock kernel.
+ */
+
+#include <linux/sched/signal.h>
+#include <linux/wait.h>
+#include <net/inet_connection_sock.h>
+#include <net/sock.h>
+
+#include "fastsocket.h"
+#include "hook.h"
+
+struct fsk_accept_call {
+	int flags;
+	bool kern;
+	int *err;
+	int *is_empty;
+};
+
+/* One non-blocking try of the kernel's own accept: a direct call. */
+static struct sock *fsk_accept_try(struct sock *sk,
+				   const struct fsk_accept_call *call)
+{
+#ifdef FSK_HAVE_PROTO_ACCEPT_ARG
+	struct proto_accept_arg arg = {
+		.flags	= call->flags | O_NONBLOCK,
+		.err	= *call->err,
+		.kern	= call->kern,
+	};
+	struct sock *newsk = inet_csk_accept(sk, &arg);
+
+	*call->err = arg.err;
+	*call->is_empty = arg.is_empty;
+	return newsk;
+#else
+	return inet_csk_accept(sk, call->flags | O_NONBLOCK, call->err,
+			       call->kern);
+#endif
+}
+
+struct fsk_accept_waiter {
+	struct wait_queue_entry on_socket;
+	struct wait_queue_entry on_unload;
+};
+
+/* Module unload wakes the waiter as if its socket had. */
+static int fsk_accept_unload_wake(struct wait_queue_entry *entry,
+				  unsigned int mode, int sync, void *key)
+{
+	struct fsk_accept_waiter *waiter =
+		container_of(entry, struct fsk_accept_waiter, on_unload);
+
+	return woken_wake_function(&waiter->on_socket, mode, sync, key);
+}
+
+static struct sock *fsk_accept_wait(struct sock *sk,
+				    const struct fsk_accept_call *call,
+				    long timeo)
+{
+	struct fsk_accept_waiter waiter;
+	struct sock *newsk;
+
+	init_waitqueue_func_entry(&waiter.on_socket, woken_wake_function);
+	waiter.on_socket.private = current;
+	init_waitqueue_func_entry(&waiter.on_unload, fsk_accept_unload_wake);
+	/* Exclusive, as the kernel's own wait: one wakeup per connection. */
+	add_wait_queue_exclusive(sk_sleep(sk), &waiter.on_socket);
+	add_wait_queue(&fsk_unload_wq, &waiter.on_unload);
+
+	for (;;) {
+		newsk = fsk_accept_try(sk, call);
+		if (newsk || *call->err != -EAGAIN)
+			break;
+		if (fsk_unloading()) {
+			/*
+			 * Nothing is lost: the call restarts, without a
+			 * signal, in the kernel's own accept.
+			 */
+			set_thread_flag(TIF_NOTIFY_SIGNAL);
+			*call->err = -ERESTARTSYS;
+			break;
+		}
+		if (signal_pending(current)) {
+			*call->err = sock_intr_errno(timeo);
+			break;
+		}
+		if (!timeo)
+			break;
+		timeo = wait_woken(&waiter.on_socket, TASK_INTERRUPTIBLE, timeo);
+	}
+
+	remove_wait_queue(&fsk_unload_wq, &waiter.on_unload);
+	remove_wait_queue(sk_sleep(sk), &waiter.on_socket);
+	return newsk;
+}
+
+static struct sock *fsk_accept(struct sock *sk,
+			       const struct fsk_accept_call *call)
+{
+	struct fsk_net *fn = fsk_net_of_sock(sk);
+	struct sock *newsk;
+	long timeo;
+	int idx;
+
+	idx = fsk_enter();
+	fsk_count(fn, accept_calls);
+
+	newsk = fsk_accept_try(sk, call);
+	if (!newsk && *call->err == -EAGAIN) {
+		timeo = sock_rcvtimeo(sk, call->flags & O_NONBLOCK);
+		if (timeo)
+			newsk = fsk_accept_wait(sk, call, timeo);
+	}
+	if (newsk)
+		fsk_count(fn, accepted);
+
+	fsk_exit(idx);
+	return newsk;
+}
+
+#ifdef FSK_HAVE_PROTO_ACCEPT_ARG
+static struct sock *fsk_inet_csk_accept(struct sock *sk,
+					struct proto_accept_arg *arg)
+{
+	struct fsk_accept_call call = {
+		.flags		= arg->flags,
+		.kern		= arg->kern,
+		.err		= &arg->err,
+		.is_empty	= &arg->is_empty,
+	};
+
+	return fsk_accept(sk, &call);
+}
+
+static bool fsk_accept_from_user(struct ftrace_regs *fregs)
+{
+	const struct proto_accept_arg *arg =
+		(const void *)fsk_fregs_arg(fregs, 1);
+
+	return !arg->kern;
+}
+#else
+static struct sock *fsk_inet_csk_accept(struct sock *sk, int flags, int *err,
+					bool kern)
+{
+	int is_empty;
+	struct fsk_accept_call call = {
+		.flags		= flags,
+		.kern		= kern,
+		.err		= err,
+		.is_empty	= &is_empty,
+	};
+
+	return fsk_accept(sk, &call);
+}
+
+static bool fsk_accept_from_user(struct ftrace_regs *fregs)
+{
+	return !fsk_fregs_arg(fregs, 3);
+}
+#endif
+
+/*
+ * Decided in the ftrace callback, so that a namespace with fastsocket off, and
+ * kernel users of accept (which must never see -ERESTARTSYS), run the kernel's
+ * function with no detour at all.
+ */
+static bool notrace fsk_accept_wanted(struct ftrace_regs *fregs)
+{
+	const struct sock *sk = (const void *)fsk_fregs_arg(fregs, 0);
+	bool wanted;
+
+	if (!fsk_accept_from_user(fregs))
+		return false;
+	rcu_read_lock();
+	wanted = fsk_enabled(sock_net(sk));
+	rcu_read_unlock();
+	return wanted;
+}
+
+static struct fsk_hook fsk_accept_hooks[] = {
+	FSK_HOOK(inet_csk_accept, fsk_inet_csk_accept, fsk_accept_wanted),
+};
+
+int fsk_accept_hooks_register(void)
+{
+	return fsk_hooks_register(fsk_accept_hooks,
+				  ARRAY_SIZE(fsk_accept_hooks));
+}
+
+void fsk_accept_hooks_unregister(void)
+{
+	fsk_hooks_unregister(fsk_accept_hooks, ARRAY_SIZE(fsk_accept_hooks));
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every difference between the supported kernels, in one place. Force-included
+ * into each source file by src/Kbuild.
+ */
+#ifndef _FSK_COMPAT_H
+#define _FSK_COMPAT_H
+
+/* Force-included first, so every message of the module carries its name. */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/version.h>
+
+#define FSK_KERNEL_MIN	KERNEL_VERSION(6, 1, 0)
+#define FSK_KERNEL_END	KERNEL_VERSION(6, 13, 0)
+
+#if LINUX_VERSION_CODE < FSK_KERNEL_MIN || LINUX_VERSION_CODE >= FSK_KERNEL_END
+#error "fastsocket supports Linux 6.1 to 6.12 (Debian 12's 6.1 and bookworm-backports' 6.12)"
+#endif
+
+#ifndef CONFIG_DYNAMIC_FTRACE
+#error "fastsocket needs CONFIG_DYNAMIC_FTRACE (it hooks kernel functions with ftrace)"
+#endif
+#ifndef CONFIG_TASKS_RCU
+#error "fastsocket needs CONFIG_TASKS_RCU for safe module unload"
+#endif
+
+#include <linux/ftrace.h>
+
+/*
+ * ftrace hands callbacks a struct ftrace_regs. Where the architecture fills it
+ * with the argument registers (HAVE_DYNAMIC_FTRACE_WITH_ARGS), the full pt_regs
+ * need not be saved; elsewhere ask ftrace to save them.
+ */
+#ifdef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+#define FSK_FTRACE_OPS_SAVE_REGS	0
+#else
+#define FSK_FTRACE_OPS_SAVE_REGS	FTRACE_OPS_FL_SAVE_REGS
+#endif
+
+/* 6.1 names it ftrace_instruction_pointer_set; later kernels renamed it. */
+#ifdef ftrace_regs_set_instruction_pointer
+#define fsk_fregs_set_ip(fregs, ip)	ftrace_regs_set_instruction_pointer(fregs, ip)
+#else
+#define fsk_fregs_set_ip(fregs, ip)	ftrace_instruction_pointer_set(fregs, ip)
+#endif
+
+/* Argument N (0-based) of the traced function, read from the ftrace regs. */
+#ifdef ftrace_regs_get_argument
+#define fsk_fregs_arg(fregs, n)		ftrace_regs_get_argument(fregs, n)
+#else
+#define fsk_fregs_arg(fregs, n)		regs_get_kernel_argument(&(fregs)->regs, n)
+#endif
+
+/* inet_csk_accept() takes a struct proto_accept_arg since 6.10. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#define FSK_HAVE_PROTO_ACCEPT_ARG	1
+#endif
+
+/*
+ * Sysctl tables: 6.6 added register_net_sysctl_sz(); 6.11 dropped the empty
+ * sentinel entry at the end of each table.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#define FSK_SYSCTL_SENTINEL
+#define FSK_SYSCTL_HAS_SENTINEL		0
+#else
+#define FSK_SYSCTL_SENTINEL		{ }
+#define FSK_SYSCTL_HAS_SENTINEL		1
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#define fsk_register_net_sysctl(net, path, table, count) \
+	register_net_sysctl_sz(net, path, table, count)
+#else
+#define fsk_register_net_sysctl(net, path, table, count) \
+	register_net_sysctl(net, path, table)
+#endif
+
+#endif /* _FSK_COMPAT_H */

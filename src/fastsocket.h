@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _FSK_FASTSOCKET_H
+#define _FSK_FASTSOCKET_H
+
+#include <linux/percpu.h>
+#include <linux/types.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <net/sock.h>
+
+#include <fastsocket/abi.h>
+
+struct fsk_cpu_stats {
+#define FSK_COUNTER_FIELD(name, desc) u64 name;
+	FSK_COUNTERS(FSK_COUNTER_FIELD)
+#undef FSK_COUNTER_FIELD
+};
+
+/* Per network namespace state. */
+struct fsk_net {
+	/* net.fastsocket.enabled; read locklessly by hooks. */
+	int enabled;
+	struct fsk_cpu_stats __percpu *stats;
+	struct ctl_table_header *sysctl_header;
+};
+
+extern unsigned int fsk_net_id;
+
+/* Valid under RCU, or while the caller holds a reference to the netns. */
+static inline struct fsk_net *fsk_net(const struct net *net)
+{
+	return net_generic(net, fsk_net_id);
+}
+
+/*
+ * The pernet block lives as long as its netns, and a socket's caller holds
+ * the netns: the pointer stays valid after the RCU section.
+ */
+static inline struct fsk_net *fsk_net_of_sock(const struct sock *sk)
+{
+	struct fsk_net *fn;
+
+	rcu_read_lock();
+	fn = fsk_net(sock_net(sk));
+	rcu_read_unlock();
+	return fn;
+}
+
+static inline bool fsk_enabled(const struct net *net)
+{
+	return READ_ONCE(fsk_net(net)->enabled);
+}
+
+#define fsk_count(fn, counter) this_cpu_inc((fn)->stats->counter)
+
+int fsk_netns_init(void);
+void fsk_netns_exit(void);
+
+int fsk_sysctl_net_init(struct net *net, struct fsk_net *fn);
+void fsk_sysctl_net_exit(struct fsk_net *fn);
+
+int fsk_stats_net_init(struct net *net, struct fsk_net *fn);
+void fsk_stats_net_exit(struct net *net, struct fsk_net *fn);
+
+int fsk_accept_hooks_register(void);
+void fsk_accept_hooks_unregister(void);
+
+#endif /* _FSK_FASTSOCKET_H */

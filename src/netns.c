@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Per network namespace state: net.fastsocket.* sysctls and counters. */
+
+#include <linux/slab.h>
+#include <linux/sysctl.h>
+#include <net/net_namespace.h>
+
+#include "fastsocket.h"
+
+unsigned int fsk_net_id __read_mostly;
+
+enum {
+	FSK_SYSCTL_ENABLED,
+	FSK_SYSCTL_COUNT
+};
+
+static const struct ctl_table fsk_sysctl_template[] = {
+	[FSK_SYSCTL_ENABLED] = {
+		.procname	= "enabled",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= proc_dointvec_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_ONE,
+	},
+	FSK_SYSCTL_SENTINEL
+};
+
+int fsk_sysctl_net_init(struct net *net, struct fsk_net *fn)
+{
+	struct ctl_table *table;
+
+	/* Each netns gets its own copy whose .data points at its own state. */
+	table = kmemdup(fsk_sysctl_template, sizeof(fsk_sysctl_template),
+			GFP_KERNEL);
+	if (!table)
+		return -ENOMEM;
+	table[FSK_SYSCTL_ENABLED].data = &fn->enabled;
+
+	fn->sysctl_header = fsk_register_net_sysctl(net, FSK_SYSCTL_DIR, table,
+						    FSK_SYSCTL_COUNT);
+	if (!fn->sysctl_header) {
+		kfree(table);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void fsk_sysctl_net_exit(struct fsk_net *fn)
+{
+	const struct ctl_table *table = fn->sysctl_header->ctl_table_arg;
+
+	unregister_net_sysctl_table(fn->sysctl_header);
+	kfree(table);
+}
+
+static int __net_init fsk_net_init(struct net *net)
+{
+	struct fsk_net *fn = fsk_net(net);
+	int err;
+
+	fn->enabled = 0;
+	err = fsk_stats_net_init(net, fn);
+	if (err)
+		return err;
+	err = fsk_sysctl_net_init(net, fn);
+	if (err)
+		fsk_stats_net_exit(net, fn);
+	return err;
+}
+
+static void __net_exit fsk_net_exit(struct net *net)
+{
+	struct fsk_net *fn = fsk_net(net);
+
+	fsk_sysctl_net_exit(fn);
+	fsk_stats_net_exit(net, fn);
+}
+
+static struct pernet_operations fsk_net_ops = {
+	.init	= fsk_net_init,
+	.exit	= fsk_net_exit,
+	.id	= &fsk_net_id,
+	.size	= sizeof(struct fsk_net),
+};
+
+int fsk_netns_init(void)
+{
+	return register_pernet_subsys(&fsk_net_ops);
+}
+
+void fsk_netns_exit(void)
+{
+	unregister_pernet_subsys(&fsk_net_ops);
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# make check: the one test command. Installs what is missing (Debian 12, root),
+# builds everything, lints, runs the userspace unit tests, builds the DKMS
+# package into a scratch tree, then boots every supported kernel under qemu and
+# runs selftests/ inside. Prints TAP per stage and, last, one summary line.
+# FSK_CHECK_KERNELS="kver..." limits the kernels; FSK_CHECK_SKIP_DEPS=1 skips apt.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+start=$(date +%s)
+logdir=$top/build/check
+mkdir -p "$logdir"
+
+passed=0
+failed=0
+skipped=0
+failures=()
+
+# stage NAME CMD...: run CMD, echo its output live, count its TAP lines.
+stage() {
+	local name=$1 log=$logdir/$1.log rc p f s
+	shift
+	echo "# === $name"
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	p=$(grep -cE '^ok\b' "$log" | head -n1)
+	s=$(grep -cE '^ok\b.*# *SKIP' "$log" | head -n1)
+	f=$(grep -cE '^not ok\b' "$log" | head -n1)
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited with status $rc"
+		f=1
+	fi
+	if [ "$f" -gt 0 ]; then
+		failures+=("$name: $(grep -E '^not ok\b' "$log" | head -n3 | tr '\n' ';')")
+	fi
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+	echo "# $name: $p passed, $f failed$([ "$s" -gt 0 ] && echo ", $s skipped") ($(date +%s) s)"
+	return "$rc"
+}
+
+summary() {
+	local elapsed=$(( $(date +%s) - start ))
+	echo
+	for f in "${failures[@]}"; do echo "# FAILED $f"; done
+	echo "# make check took ${elapsed} s; logs in build/check/"
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
+	[ "$failed" -eq 0 ]
+	exit
+}
+
+if [ "${FSK_CHECK_SKIP_DEPS:-0}" != 1 ]; then
+	stage deps tools/install-deps.sh || summary
+fi
+
+kernels=${FSK_CHECK_KERNELS:-$(tools/kernels.sh)}
+if [ -z "$kernels" ]; then
+	echo "not ok - no supported kernel headers installed"
+	failed=$((failed + 1))
+	summary
+fi
+jobs=$(nproc)
+
+build() {
+	make -s -j"$jobs" KVER="$kernels" all || return
+	echo "ok - build for: $(echo $kernels)"
+}
+stage build build || summary
+stage lint make -s KVER="$kernels" lint
+stage unit tools/run-unit.sh
+stage dkms sh -c "tools/dkms.sh test build/dkms $(echo $kernels) && echo 'ok - dkms add/build/install for: $(echo $kernels)'"
+
+for k in $kernels; do
+	stage "selftests-$k" tools/vm/run.sh --timeout 600 "$k" -- selftests/run.sh
+done
+
+summary
