@@ -57,6 +57,11 @@
 #define FSK_HAVE_PROTO_ACCEPT_ARG	1
 #endif
 
+/* 6.8 made it return whether the socket has its own IP_LOCAL_PORT_RANGE. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#define FSK_INET_SK_PORT_RANGE_RETURNS_BOOL	1
+#endif
+
 /*
  * Sysctl tables: 6.6 added register_net_sysctl_sz(); 6.11 dropped the empty
  * sentinel entry at the end of each table.

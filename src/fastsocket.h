@@ -20,6 +20,8 @@ struct fsk_cpu_stats {
 struct fsk_net {
 	/* net.fastsocket.enabled; read locklessly by hooks. */
 	int enabled;
+	/* net.fastsocket.rfd: connect() picks a port in the caller CPU's block. */
+	int rfd;
 	struct fsk_cpu_stats __percpu *stats;
 	struct ctl_table_header *sysctl_header;
 };
@@ -64,5 +66,7 @@ void fsk_stats_net_exit(struct net *net, struct fsk_net *fn);
 
 int fsk_accept_hooks_register(void);
 void fsk_accept_hooks_unregister(void);
+int fsk_rfd_hooks_register(void);
+void fsk_rfd_hooks_unregister(void);
 
 #endif /* _FSK_FASTSOCKET_H */

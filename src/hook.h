@@ -27,9 +27,11 @@ struct fsk_hook {
 	bool registered;
 };
 
+/* The replacement must have the hooked function's exact type. */
 #define FSK_HOOK(symbol, replacement_fn, wanted_fn) {			\
 	.name = #symbol,						\
-	.target = (unsigned long)&(symbol),				\
+	.target = (unsigned long)&(symbol) +				\
+		  BUILD_BUG_ON_ZERO(!__same_type(&(symbol), &(replacement_fn))), \
 	.replacement = (unsigned long)&(replacement_fn),		\
 	.wanted = (wanted_fn),						\
 }

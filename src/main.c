@@ -23,10 +23,16 @@ static int __init fsk_init(void)
 	err = fsk_accept_hooks_register();
 	if (err)
 		goto out_netns;
+	err = fsk_rfd_hooks_register();
+	if (err)
+		goto out_accept;
 	pr_info("loaded; switch on per network namespace with sysctl %s.enabled=1\n",
 		"net.fastsocket");
 	return 0;
 
+out_accept:
+	fsk_accept_hooks_unregister();
+	fsk_hook_core_drain();
 out_netns:
 	fsk_netns_exit();
 out_core:
@@ -36,6 +42,7 @@ out_core:
 
 static void __exit fsk_exit_module(void)
 {
+	fsk_rfd_hooks_unregister();
 	fsk_accept_hooks_unregister();
 	fsk_hook_core_drain();
 	fsk_netns_exit();

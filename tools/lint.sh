@@ -58,8 +58,9 @@ for ko in "$@"; do
 	bad=""
 	for sym in $hooked; do
 		refs=$(readelf -rW "$ko" | awk -v s="$sym" '$5 == s {print $3, $5, $6, $7}')
-		bad+=$(awk '!(($1 == "R_X86_64_PLT32" || $1 == "R_X86_64_PC32") && $3 == "-" && $4 == 4) &&
-			    !($1 == "R_X86_64_64" && ($3 == "+" && $4 == 0 || $3 == "")) {print "odd reference: " $0}' <<<"$refs")
+		odd=$(awk 'NF && !(($1 == "R_X86_64_PLT32" || $1 == "R_X86_64_PC32") && $3 == "-" && $4 == 4) &&
+			   !($1 == "R_X86_64_64" && ($3 == "+" && $4 == 0 || $3 == "")) {print "odd reference: " $0}' <<<"$refs")
+		[ -z "$odd" ] || bad+="$odd"$'\n'
 		calls=$(objdump -dr --no-show-raw-insn "$ko" |
 			awk -v s="$sym" 'prev ~ /call/ && $0 ~ ("R_X86_64_(PLT|PC)32[ \t]+" s "-0x4$") {c++} {prev = $0} END {print c + 0}')
 		[ "$calls" -gt 0 ] || bad+="no direct call to $sym: the replacement must call the original directly"$'\n'

@@ -20,6 +20,9 @@
  */
 #define FSK_COUNTERS(X)							\
 	X(accept_calls, "accept() calls on user sockets while enabled")	\
-	X(accepted, "of those, calls that returned a connection")
+	X(accepted, "of those, calls that returned a connection")	\
+	X(rfd_connect_local, "connect() ports chosen in this CPU's block")	\
+	X(rfd_connect_unowned, "connect() with no block to use: left to the kernel") \
+	X(rfd_connect_fallback, "connect() whose block was full: whole range")
 
 #endif /* _FASTSOCKET_ABI_H */

@@ -95,6 +95,15 @@ static inline int fsk_rfd_narrow(__u32 ns_low, __u32 ns_high, __u32 nslots,
 	return 1;
 }
 
+/* Bits set in @x; our own, as the kernel, BPF and libc spell it differently. */
+static inline __u32 fsk_rfd_popcount64(__u64 x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((x * 0x0101010101010101ULL) >> 56);
+}
+
 /*
  * The slot of @cpu: its rank among the CPUs set in @mask (@nwords 64-bit
  * words, bit c of word c / 64 for CPU c), or FSK_RFD_NO_SLOT if unset.
@@ -108,9 +117,9 @@ static inline __u32 fsk_rfd_slot_of_cpu(const __u64 *mask, __u32 nwords,
 	if (cpu / 64 >= nwords || !(mask[cpu / 64] & (1ULL << (cpu % 64))))
 		return FSK_RFD_NO_SLOT;
 	for (word = 0; word < cpu / 64; word++)
-		slot += __builtin_popcountll(mask[word]);
+		slot += fsk_rfd_popcount64(mask[word]);
 	bits = mask[cpu / 64] & ((1ULL << (cpu % 64)) - 1);
-	return slot + __builtin_popcountll(bits);
+	return slot + fsk_rfd_popcount64(bits);
 }
 
 #endif /* _FASTSOCKET_RFD_H */
