@@ -17,6 +17,7 @@
 
 #include "fastsocket.h"
 #include "hook.h"
+#include "listen.h"
 
 struct fsk_accept_call {
 	int flags;
@@ -46,6 +47,74 @@ static struct sock *fsk_accept_try(struct sock *sk,
 #endif
 }
 
+/* A connection queued on @sk's clone on @cpu, if any. */
+static struct sock *fsk_accept_from_clone(struct sock *sk, int cpu,
+					  const struct fsk_accept_call *call)
+{
+	struct sock *clone = fsk_listener_get_queued_clone(sk, cpu);
+	struct sock *newsk;
+
+	if (!clone)
+		return NULL;
+	newsk = fsk_accept_try(clone, call);
+	sock_put(clone);
+	/* A clone being closed says -EINVAL: for the caller, just empty. */
+	*call->err = newsk ? 0 : -EAGAIN;
+	return newsk;
+}
+
+/*
+ * One non-blocking round: the local clone's queue, the listener's own, then
+ * the other CPUs' clones, so nothing is stranded where no thread accepts.
+ */
+static struct sock *fsk_accept_round(struct sock *sk,
+				     const struct fsk_accept_call *call,
+				     struct fsk_net *fn)
+{
+	int this_cpu, cpu;
+	struct sock *newsk;
+	bool managed;
+
+	rcu_read_lock();
+	managed = fsk_listener_managed(sk);
+	rcu_read_unlock();
+	if (!managed)
+		return fsk_accept_try(sk, call);
+
+	this_cpu = raw_smp_processor_id();
+	newsk = fsk_accept_from_clone(sk, this_cpu, call);
+	if (newsk) {
+		fsk_count(fn, accept_local);
+		goto out;
+	}
+	newsk = fsk_accept_try(sk, call);
+	if (newsk) {
+		fsk_count(fn, accept_parent);
+		goto out;
+	}
+	if (*call->err != -EAGAIN)
+		return NULL;
+	for (cpu = cpumask_next(this_cpu, cpu_possible_mask); cpu != this_cpu;
+	     cpu = cpumask_next(cpu, cpu_possible_mask)) {
+		if (cpu >= nr_cpu_ids) {
+			cpu = -1;
+			continue;
+		}
+		newsk = fsk_accept_from_clone(sk, cpu, call);
+		if (newsk) {
+			fsk_count(fn, accept_stolen);
+			goto out;
+		}
+	}
+	*call->err = -EAGAIN;
+	return NULL;
+out:
+	/* io_uring's multishot accept asks whether anything is left. */
+	if (!*call->is_empty || fsk_listener_has_queued(sk))
+		*call->is_empty = 0;
+	return newsk;
+}
+
 struct fsk_accept_waiter {
 	struct wait_queue_entry on_socket;
 	struct wait_queue_entry on_unload;
@@ -63,7 +132,7 @@ static int fsk_accept_unload_wake(struct wait_queue_entry *entry,
 
 static struct sock *fsk_accept_wait(struct sock *sk,
 				    const struct fsk_accept_call *call,
-				    long timeo)
+				    struct fsk_net *fn, long timeo)
 {
 	struct fsk_accept_waiter waiter;
 	struct sock *newsk;
@@ -76,7 +145,7 @@ static struct sock *fsk_accept_wait(struct sock *sk,
 	add_wait_queue(&fsk_unload_wq, &waiter.on_unload);
 
 	for (;;) {
-		newsk = fsk_accept_try(sk, call);
+		newsk = fsk_accept_round(sk, call, fn);
 		if (newsk || *call->err != -EAGAIN)
 			break;
 		if (fsk_unloading()) {
@@ -113,11 +182,11 @@ static struct sock *fsk_accept(struct sock *sk,
 	idx = fsk_enter();
 	fsk_count(fn, accept_calls);
 
-	newsk = fsk_accept_try(sk, call);
+	newsk = fsk_accept_round(sk, call, fn);
 	if (!newsk && *call->err == -EAGAIN) {
 		timeo = sock_rcvtimeo(sk, call->flags & O_NONBLOCK);
 		if (timeo)
-			newsk = fsk_accept_wait(sk, call, timeo);
+			newsk = fsk_accept_wait(sk, call, fn, timeo);
 	}
 	if (newsk)
 		fsk_count(fn, accepted);
@@ -169,7 +238,8 @@ static bool fsk_accept_from_user(struct ftrace_regs *fregs)
 #endif
 
 /*
- * Decided in the ftrace callback, so that a namespace with fastsocket off, and
+ * Decided in the ftrace callback, so that a namespace with fastsocket off (and
+ * no listener still holding clones), and
  * kernel users of accept (which must never see -ERESTARTSYS), run the kernel's
  * function with no detour at all.
  */
@@ -181,7 +251,8 @@ static bool notrace fsk_accept_wanted(struct ftrace_regs *fregs)
 	if (!fsk_accept_from_user(fregs))
 		return false;
 	rcu_read_lock();
-	wanted = fsk_enabled(sock_net(sk));
+	/* Managed listeners keep their clones' queues after enabled=0. */
+	wanted = fsk_enabled(sock_net(sk)) || fsk_netns_listeners(sock_net(sk));
 	rcu_read_unlock();
 	return wanted;
 }

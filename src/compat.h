@@ -82,4 +82,41 @@
 	register_net_sysctl(net, path, table)
 #endif
 
+/* The per-address bind bucket list node (6.1 to 6.7) is gone in 6.8. */
+#ifdef FSK_HAVE_SK_BIND2_NODE
+#define fsk_sk_bind2_node_init(sk)	sk_node_init(&(sk)->sk_bind2_node)
+#else
+#define fsk_sk_bind2_node_init(sk)	do { } while (0)
+#endif
+
+/* TCP's keepalive timer moved from sk_timer into the icsk. */
+#ifdef FSK_HAVE_ICSK_KEEPALIVE_TIMER
+#define fsk_keepalive_timer(sk)		(&inet_csk(sk)->icsk_keepalive_timer)
+#else
+#define fsk_keepalive_timer(sk)		(&(sk)->sk_timer)
+#endif
+
+/* Listener lookups take a const struct net * on newer kernels. */
+#ifdef FSK_LOOKUP_NET_IS_CONST
+#define FSK_LOOKUP_NET_CONST		const
+#else
+#define FSK_LOOKUP_NET_CONST
+#endif
+
+#ifdef CONFIG_TCP_AO
+#define fsk_tcp_has_ao(sk)		(!!rcu_access_pointer(tcp_sk(sk)->ao_info))
+#else
+#define fsk_tcp_has_ao(sk)		false
+#endif
+
+/* IPv6 flow label lists moved from ipv6_pinfo to inet_sock. */
+#ifdef FSK_HAVE_INET_IPV6_FL_LIST
+#define fsk_ipv6_fl_list(sk, np)	(inet_sk(sk)->ipv6_fl_list)
+#else
+#define fsk_ipv6_fl_list(sk, np)	((np)->ipv6_fl_list)
+#endif
+
+/* A TCPv6 socket's own ipv6_pinfo (the kernel's helper is static). */
+#define fsk_tcp_inet6_sk(sk)	(&container_of(tcp_sk(sk), struct tcp6_sock, tcp)->inet6)
+
 #endif /* _FSK_COMPAT_H */

@@ -20,8 +20,12 @@ struct fsk_cpu_stats {
 struct fsk_net {
 	/* net.fastsocket.enabled; read locklessly by hooks. */
 	int enabled;
+	/* net.fastsocket.listen: listeners get per-CPU clones. */
+	int listen;
 	/* net.fastsocket.rfd: connect() picks a port in the caller CPU's block. */
 	int rfd;
+	/* Listeners of this netns that have clones (listen.c). */
+	atomic_t managed_listeners;
 	struct fsk_cpu_stats __percpu *stats;
 	struct ctl_table_header *sysctl_header;
 };
@@ -51,6 +55,11 @@ static inline struct fsk_net *fsk_net_of_sock(const struct sock *sk)
 static inline bool fsk_enabled(const struct net *net)
 {
 	return READ_ONCE(fsk_net(net)->enabled);
+}
+
+static inline int fsk_netns_listeners(const struct net *net)
+{
+	return atomic_read(&fsk_net(net)->managed_listeners);
 }
 
 #define fsk_count(fn, counter) this_cpu_inc((fn)->stats->counter)

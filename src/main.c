@@ -8,6 +8,7 @@
 
 #include "fastsocket.h"
 #include "hook.h"
+#include "listen.h"
 
 static int __init fsk_init(void)
 {
@@ -26,10 +27,15 @@ static int __init fsk_init(void)
 	err = fsk_rfd_hooks_register();
 	if (err)
 		goto out_accept;
+	err = fsk_listen_hooks_register();
+	if (err)
+		goto out_rfd;
 	pr_info("loaded; switch on per network namespace with sysctl %s.enabled=1\n",
 		"net.fastsocket");
 	return 0;
 
+out_rfd:
+	fsk_rfd_hooks_unregister();
 out_accept:
 	fsk_accept_hooks_unregister();
 	fsk_hook_core_drain();
@@ -42,9 +48,13 @@ out_core:
 
 static void __exit fsk_exit_module(void)
 {
+	/* Listeners back to stock first, while the hooks still track them. */
+	fsk_listen_dismantle();
+	fsk_listen_hooks_unregister();
 	fsk_rfd_hooks_unregister();
 	fsk_accept_hooks_unregister();
 	fsk_hook_core_drain();
+	fsk_listen_exit();
 	fsk_netns_exit();
 	fsk_hook_core_exit();
 	pr_info("unloaded\n");

@@ -11,6 +11,7 @@ unsigned int fsk_net_id __read_mostly;
 
 enum {
 	FSK_SYSCTL_ENABLED,
+	FSK_SYSCTL_LISTEN,
 	FSK_SYSCTL_RFD,
 	FSK_SYSCTL_COUNT
 };
@@ -18,6 +19,14 @@ enum {
 static const struct ctl_table fsk_sysctl_template[] = {
 	[FSK_SYSCTL_ENABLED] = {
 		.procname	= "enabled",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= proc_dointvec_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_ONE,
+	},
+	[FSK_SYSCTL_LISTEN] = {
+		.procname	= "listen",
 		.maxlen		= sizeof(int),
 		.mode		= 0644,
 		.proc_handler	= proc_dointvec_minmax,
@@ -45,6 +54,7 @@ int fsk_sysctl_net_init(struct net *net, struct fsk_net *fn)
 	if (!table)
 		return -ENOMEM;
 	table[FSK_SYSCTL_ENABLED].data = &fn->enabled;
+	table[FSK_SYSCTL_LISTEN].data = &fn->listen;
 	table[FSK_SYSCTL_RFD].data = &fn->rfd;
 
 	fn->sysctl_header = fsk_register_net_sysctl(net, FSK_SYSCTL_DIR, table,
@@ -70,7 +80,9 @@ static int __net_init fsk_net_init(struct net *net)
 	int err;
 
 	fn->enabled = 0;
+	fn->listen = 1;
 	fn->rfd = 1;
+	atomic_set(&fn->managed_listeners, 0);
 	err = fsk_stats_net_init(net, fn);
 	if (err)
 		return err;

@@ -19,8 +19,14 @@
  * X(name, description); new counters are appended, never reordered.
  */
 #define FSK_COUNTERS(X)							\
-	X(accept_calls, "accept() calls on user sockets while enabled")	\
+	X(accept_calls, "accept() calls handled by fastsocket")		\
 	X(accepted, "of those, calls that returned a connection")	\
+	X(accept_local, "connections accepted from this CPU's clone")	\
+	X(accept_parent, "connections accepted from the listener itself") \
+	X(accept_stolen, "connections accepted from another CPU's clone") \
+	X(listen_syn_local, "SYNs handed to this CPU's clone")		\
+	X(listen_managed, "listeners given per-CPU clones")		\
+	X(listen_clone_failed, "listeners left alone: cloning failed")	\
 	X(rfd_connect_local, "connect() ports chosen in this CPU's block")	\
 	X(rfd_connect_unowned, "connect() with no block to use: left to the kernel") \
 	X(rfd_connect_fallback, "connect() whose block was full: whole range")

@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Local Listen Table: per-CPU clones of a listening TCP socket.
+ *
+ * When a socket starts listening in a namespace with net.fastsocket.enabled
+ * and .listen set, every online CPU gets a clone of it: same address, port,
+ * options and backlog, made with sk_clone_lock() and fixed up to be a
+ * listener of its own. Clones are never in the kernel's listener hash. The
+ * kernel's own lookup still picks the listener (sk_lookup programs, device
+ * binding and scoring unchanged); we then hand the SYN to the current CPU's
+ * clone, so the handshake and the queueing of the connection stay on that
+ * CPU. accept() on the application's socket takes the local clone's queue
+ * first, then the parent's, then the other clones' (accept.c).
+ *
+ * Clones share the parent's bind buckets without being owners, so that their
+ * children inherit the port, and point their wait queue at the parent
+ * socket's, so that wakeups and poll reach the application. Both links are
+ * cut, under the bucket lock, before the parent can release its port.
+ */
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/hashtable.h>
+#include <linux/module.h>
+#include <linux/net.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+#include <net/inet_common.h>
+#include <net/inet_connection_sock.h>
+#include <net/inet_hashtables.h>
+#include <net/inet6_hashtables.h>
+#include <net/ipv6.h>
+#include <net/request_sock.h>
+#include <net/tcp.h>
+#include <net/transp_v6.h>
+
+#include "fastsocket.h"
+#include "hook.h"
+#include "listen.h"
+
+struct fsk_listener {
+	struct hlist_node hash_node;
+	struct sock *parent;
+	struct work_struct release_work;
+	/* Indexed by CPU id; NULL where the CPU has no clone (yet). */
+	struct sock *clones[];
+};
+
+/*
+ * fsk_listeners_lock protects the hash's membership, the clones[] slots and
+ * the netns counts of managed listeners. Readers walk the hash under RCU.
+ */
+#define FSK_LISTENERS_HASH_BITS 8
+static DEFINE_HASHTABLE(fsk_listeners, FSK_LISTENERS_HASH_BITS);
+static DEFINE_SPINLOCK(fsk_listeners_lock);
+/* Serialises clone creation (listen, CPU hotplug) against unload. */
+static DEFINE_MUTEX(fsk_listen_mutex);
+static bool fsk_listen_stopping;
+/* Closes clones in process context; drained before the module goes. */
+static struct workqueue_struct *fsk_listen_wq;
+static enum cpuhp_state fsk_cpuhp_state;
+
+static struct fsk_listener *fsk_listener_find(const struct sock *sk)
+{
+	struct fsk_listener *l;
+
+	hash_for_each_possible_rcu(fsk_listeners, l, hash_node, (unsigned long)sk)
+		if (l->parent == sk)
+			return l;
+	return NULL;
+}
+
+static bool fsk_netns_has_listeners(const struct net *net)
+{
+	return atomic_read(&fsk_net(net)->managed_listeners) > 0;
+}
+
+/* Called under RCU; the answer may be stale by the time it is used. */
+bool fsk_listener_managed(const struct sock *sk)
+{
+	return fsk_netns_has_listeners(sock_net(sk)) && fsk_listener_find(sk);
+}
+
+static bool fsk_listen_eligible(const struct sock *sk)
+{
+	const struct inet_connection_sock *icsk = inet_csk(sk);
+
+	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
+		return false;
+	/* Not sockmap, MPTCP or any other protocol that borrowed TCP's. */
+	if (sk->sk_prot != &tcp_prot
+#if IS_ENABLED(CONFIG_IPV6)
+	    && sk->sk_prot != &tcpv6_prot
+#endif
+	    )
+		return false;
+	/* Reuseport groups are the kernel's own per-socket scheme. */
+	if (sk->sk_reuseport || rcu_access_pointer(sk->sk_reuseport_cb))
+		return false;
+	/* An autobound port is released before the listener stops. */
+	if (!(sk->sk_userlocks & SOCK_BINDPORT_LOCK))
+		return false;
+	if (!sk->sk_net_refcnt || !sk->sk_socket)
+		return false;
+	if (icsk->icsk_ulp_ops || rcu_access_pointer(sk->sk_user_data))
+		return false;
+	if (!icsk->icsk_bind_hash || !icsk->icsk_bind2_hash)
+		return false;
+#ifdef CONFIG_TCP_MD5SIG
+	if (rcu_access_pointer(tcp_sk(sk)->md5sig_info))
+		return false;
+#endif
+	if (fsk_tcp_has_ao(sk))
+		return false;
+	/* A BPF congestion control cannot be pinned from here. */
+	if (icsk->icsk_ca_ops && icsk->icsk_ca_ops->owner == BPF_MODULE_OWNER)
+		return false;
+	return true;
+}
+
+/* The options a listener passes on to its connections, parent to clone. */
+static void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
+{
+	const struct inet_connection_sock *picsk = inet_csk(parent);
+	struct inet_connection_sock *icsk = inet_csk(clone);
+	const struct tcp_sock *ptp = tcp_sk(parent);
+	struct tcp_sock *tp = tcp_sk(clone);
+
+	WRITE_ONCE(clone->sk_max_ack_backlog, READ_ONCE(parent->sk_max_ack_backlog));
+	WRITE_ONCE(clone->sk_rcvbuf, READ_ONCE(parent->sk_rcvbuf));
+	WRITE_ONCE(clone->sk_sndbuf, READ_ONCE(parent->sk_sndbuf));
+	clone->sk_userlocks = parent->sk_userlocks & ~SOCK_BINDPORT_LOCK;
+	WRITE_ONCE(clone->sk_priority, READ_ONCE(parent->sk_priority));
+	WRITE_ONCE(clone->sk_mark, READ_ONCE(parent->sk_mark));
+	WRITE_ONCE(clone->sk_rcvlowat, READ_ONCE(parent->sk_rcvlowat));
+	WRITE_ONCE(clone->sk_rcvtimeo, READ_ONCE(parent->sk_rcvtimeo));
+	WRITE_ONCE(clone->sk_sndtimeo, READ_ONCE(parent->sk_sndtimeo));
+	WRITE_ONCE(clone->sk_lingertime, READ_ONCE(parent->sk_lingertime));
+	clone->sk_flags = parent->sk_flags;
+	WRITE_ONCE(icsk->icsk_accept_queue.rskq_defer_accept,
+		   READ_ONCE(picsk->icsk_accept_queue.rskq_defer_accept));
+	WRITE_ONCE(icsk->icsk_accept_queue.fastopenq.max_qlen,
+		   READ_ONCE(picsk->icsk_accept_queue.fastopenq.max_qlen));
+	WRITE_ONCE(icsk->icsk_user_timeout, READ_ONCE(picsk->icsk_user_timeout));
+	WRITE_ONCE(icsk->icsk_syn_retries, READ_ONCE(picsk->icsk_syn_retries));
+	WRITE_ONCE(tp->rx_opt.user_mss, READ_ONCE(ptp->rx_opt.user_mss));
+	WRITE_ONCE(tp->window_clamp, READ_ONCE(ptp->window_clamp));
+	WRITE_ONCE(tp->keepalive_time, READ_ONCE(ptp->keepalive_time));
+	WRITE_ONCE(tp->keepalive_intvl, READ_ONCE(ptp->keepalive_intvl));
+	WRITE_ONCE(tp->keepalive_probes, READ_ONCE(ptp->keepalive_probes));
+	WRITE_ONCE(tp->linger2, READ_ONCE(ptp->linger2));
+	WRITE_ONCE(tp->notsent_lowat, READ_ONCE(ptp->notsent_lowat));
+	tp->nonagle = ptp->nonagle;
+	WRITE_ONCE(inet_sk(clone)->tos, READ_ONCE(inet_sk(parent)->tos));
+	WRITE_ONCE(inet_sk(clone)->uc_ttl, READ_ONCE(inet_sk(parent)->uc_ttl));
+}
+
+static void fsk_clone_fixup_ipv6(struct sock *clone, const struct sock *parent)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	struct ipv6_txoptions *opt;
+	struct ipv6_pinfo *np;
+
+	if (clone->sk_family != AF_INET6)
+		return;
+	/* The copied pinet6 points into the parent: use our own. */
+	np = fsk_tcp_inet6_sk(clone);
+	inet_sk(clone)->pinet6 = np;
+	np->ipv6_mc_list = NULL;
+	np->ipv6_ac_list = NULL;
+	RCU_INIT_POINTER(fsk_ipv6_fl_list(clone, np), NULL);
+	np->pktoptions = NULL;
+	np->rxpmtu = NULL;
+	/* Share the listener's IPv6 tx options, counted as setsockopt does. */
+	opt = rcu_dereference_protected(np->opt, lockdep_sock_is_held(parent));
+	if (opt) {
+		refcount_inc(&opt->refcnt);
+		atomic_add(opt->tot_len, &clone->sk_omem_alloc);
+	}
+#endif
+}
+
+/*
+ * sk_clone_lock() copies a socket the way the kernel copies a listener into
+ * a new connection; a listener copied into a listener needs these fixups
+ * (see shared notes, llt-mechanics.md): nothing the clone frees or unlinks on
+ * close may be the parent's.
+ */
+static struct sock *fsk_clone_listener(struct sock *parent, int cpu)
+{
+	const struct inet_connection_sock *picsk = inet_csk(parent);
+	struct inet_connection_sock *icsk;
+	struct request_sock_queue *queue;
+	struct module *ca_owner = NULL;
+	struct sock *clone;
+
+	if (picsk->icsk_ca_ops) {
+		ca_owner = picsk->icsk_ca_ops->owner;
+		if (!try_module_get(ca_owner))
+			return NULL;
+	}
+	clone = sk_clone_lock(parent, GFP_KERNEL);
+	if (!clone) {
+		module_put(ca_owner);
+		return NULL;
+	}
+	icsk = inet_csk(clone);
+	queue = &icsk->icsk_accept_queue;
+
+	/* An empty accept queue of its own, as inet_csk_listen_start() makes. */
+	spin_lock_init(&queue->rskq_lock);
+	spin_lock_init(&queue->fastopenq.lock);
+	queue->rskq_accept_head = NULL;
+	queue->rskq_accept_tail = NULL;
+	queue->synflood_warned = 0;
+	atomic_set(&queue->qlen, 0);
+	atomic_set(&queue->young, 0);
+	queue->fastopenq.rskq_rst_head = NULL;
+	queue->fastopenq.rskq_rst_tail = NULL;
+	queue->fastopenq.qlen = 0;
+	/* Per-listener TFO key: the clone uses the netns's. */
+	RCU_INIT_POINTER(queue->fastopenq.ctx, NULL);
+	clone->sk_ack_backlog = 0;
+
+	/* Bind buckets are shared, but the clone is not on their lists. */
+	sk_node_init(&clone->sk_bind_node);
+	fsk_sk_bind2_node_init(clone);
+
+	inet_sk(clone)->inet_opt = NULL;
+	inet_sk(clone)->mc_list = NULL;
+	fsk_clone_fixup_ipv6(clone, parent);
+
+	inet_csk_init_xmit_timers(clone, picsk->icsk_retransmit_timer.function,
+				  picsk->icsk_delack_timer.function,
+				  fsk_keepalive_timer(parent)->function);
+	INIT_LIST_HEAD(&tcp_sk(clone)->tsq_node);
+	INIT_LIST_HEAD(&tcp_sk(clone)->tsorted_sent_queue);
+
+	fsk_clone_sync_options(clone, parent);
+	clone->sk_incoming_cpu = cpu;
+
+	/* Wakeups of the clone go to the application's socket. */
+	rcu_assign_pointer(clone->sk_wq, &parent->sk_socket->wq);
+
+	bh_unlock_sock(clone);
+	/* sk_clone_lock() gave two references; the hash one is not needed. */
+	sock_put(clone);
+	return clone;
+}
+
+/* Cut the clone's links into the parent. Any context; may race with SYNs. */
+static void fsk_clone_unlink(struct sock *clone)
+{
+	struct inet_hashinfo *hinfo = tcp_or_dccp_get_hashinfo(clone);
+	struct inet_bind_hashbucket *head;
+
+	rcu_assign_pointer(clone->sk_wq, NULL);
+	/*
+	 * __inet_inherit_port() reads the listener's buckets under this lock
+	 * and gives up (the new connection is dropped) when they are gone.
+	 */
+	head = &hinfo->bhash[inet_bhashfn(sock_net(clone),
+					  inet_sk(clone)->inet_num,
+					  hinfo->bhash_size)];
+	spin_lock_bh(&head->lock);
+	inet_csk(clone)->icsk_bind_hash = NULL;
+	inet_csk(clone)->icsk_bind2_hash = NULL;
+	spin_unlock_bh(&head->lock);
+}
+
+static void fsk_clone_close(struct sock *clone)
+{
+	/* With no bucket, no port: closing must not release the parent's. */
+	WRITE_ONCE(inet_sk(clone)->inet_num, 0);
+	tcp_close(clone, 0);
+}
+
+/* Move the connections queued on a clone to the parent's accept queue. */
+static void fsk_clone_requeue(struct sock *clone, struct sock *parent)
+{
+	struct request_sock *req;
+
+	while ((req = reqsk_queue_remove(&inet_csk(clone)->icsk_accept_queue,
+					 clone))) {
+		struct sock *child = req->sk;
+
+		local_bh_disable();
+		bh_lock_sock(child);
+		sock_hold(child);
+		/* On failure (parent not listening) the child is reset. */
+		if (!inet_csk_reqsk_queue_add(parent, req, child))
+			reqsk_put(req);
+		bh_unlock_sock(child);
+		local_bh_enable();
+		sock_put(child);
+		cond_resched();
+	}
+}
+
+static void fsk_listener_release_work(struct work_struct *work)
+{
+	struct fsk_listener *l = container_of(work, struct fsk_listener,
+					      release_work);
+	int cpu;
+
+	/* Readers that found the listener have taken their clone references. */
+	synchronize_rcu();
+	for_each_possible_cpu(cpu)
+		if (l->clones[cpu])
+			fsk_clone_close(l->clones[cpu]);
+	sock_put(l->parent);
+	kfree(l);
+}
+
+/*
+ * Take @l out of the hash and cut every clone's links to the parent. Returns
+ * false if someone else did first. Any context.
+ */
+static bool fsk_listener_unpublish(struct fsk_listener *l)
+{
+	bool unpublished = false;
+	int cpu;
+
+	spin_lock_bh(&fsk_listeners_lock);
+	if (!hlist_unhashed(&l->hash_node)) {
+		hash_del_rcu(&l->hash_node);
+		atomic_dec(&fsk_net(sock_net(l->parent))->managed_listeners);
+		for_each_possible_cpu(cpu)
+			if (l->clones[cpu])
+				fsk_clone_unlink(l->clones[cpu]);
+		unpublished = true;
+	}
+	spin_unlock_bh(&fsk_listeners_lock);
+	return unpublished;
+}
+
+static struct fsk_listener *fsk_listener_alloc(struct sock *parent)
+{
+	struct fsk_listener *l;
+
+	l = kzalloc(struct_size(l, clones, nr_cpu_ids), GFP_KERNEL);
+	if (!l)
+		return NULL;
+	INIT_HLIST_NODE(&l->hash_node);
+	INIT_WORK(&l->release_work, fsk_listener_release_work);
+	l->parent = parent;
+	return l;
+}
+
+/* Parent locked, listening and eligible: give every online CPU a clone. */
+static void fsk_listener_create(struct sock *parent)
+{
+	struct fsk_net *fn = fsk_net(sock_net(parent));
+	struct fsk_listener *l;
+	int cpu, clones = 0;
+
+	l = fsk_listener_alloc(parent);
+	if (!l)
+		return;
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		l->clones[cpu] = fsk_clone_listener(parent, cpu);
+		if (l->clones[cpu])
+			clones++;
+	}
+	cpus_read_unlock();
+	if (!clones) {
+		for_each_possible_cpu(cpu)
+			if (l->clones[cpu]) {
+				fsk_clone_unlink(l->clones[cpu]);
+				fsk_clone_close(l->clones[cpu]);
+			}
+		kfree(l);
+		fsk_count(fn, listen_clone_failed);
+		return;
+	}
+	sock_hold(parent);
+	spin_lock_bh(&fsk_listeners_lock);
+	hash_add_rcu(fsk_listeners, &l->hash_node, (unsigned long)parent);
+	atomic_inc(&fn->managed_listeners);
+	spin_unlock_bh(&fsk_listeners_lock);
+	fsk_count(fn, listen_managed);
+}
+
+static void fsk_listener_sync(struct fsk_listener *l)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct sock *clone = l->clones[cpu];
+
+		if (!clone)
+			continue;
+		lock_sock(clone);
+		fsk_clone_sync_options(clone, l->parent);
+		release_sock(clone);
+	}
+}
+
+static void fsk_listen_started(struct sock *sk)
+{
+	const struct fsk_net *fn = fsk_net(sock_net(sk));
+	struct fsk_listener *l;
+
+	mutex_lock(&fsk_listen_mutex);
+	lock_sock(sk);
+	if (sk->sk_state != TCP_LISTEN || fsk_listen_stopping)
+		goto out;
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	rcu_read_unlock();
+	if (l)
+		/* listen() again, as nginx does after setting options. */
+		fsk_listener_sync(l);
+	else if (READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
+		 fsk_listen_eligible(sk))
+		fsk_listener_create(sk);
+out:
+	release_sock(sk);
+	mutex_unlock(&fsk_listen_mutex);
+}
+
+static int fsk_inet_listen(struct socket *sock, int backlog)
+{
+	int idx = fsk_enter();
+	int err = inet_listen(sock, backlog);
+
+	if (!err)
+		fsk_listen_started(sock->sk);
+	fsk_exit(idx);
+	return err;
+}
+
+static bool notrace fsk_inet_listen_wanted(struct ftrace_regs *fregs)
+{
+	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 0);
+	const struct sock *sk = sock->sk;
+	const struct fsk_net *fn;
+	bool wanted;
+
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+		return false;
+	rcu_read_lock();
+	fn = fsk_net(sock_net(sk));
+	wanted = (READ_ONCE(fn->enabled) && READ_ONCE(fn->listen)) ||
+		 atomic_read(&fn->managed_listeners);
+	rcu_read_unlock();
+	return wanted;
+}
+
+/* The parent stops listening (close, shutdown, abort): clones go too. */
+static void fsk_inet_csk_listen_stop(struct sock *sk)
+{
+	int idx = fsk_enter();
+	struct fsk_listener *l;
+
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	rcu_read_unlock();
+	if (l && fsk_listener_unpublish(l))
+		queue_work(fsk_listen_wq, &l->release_work);
+	inet_csk_listen_stop(sk);
+	fsk_exit(idx);
+}
+
+static bool notrace fsk_listen_stop_wanted(struct ftrace_regs *fregs)
+{
+	const struct sock *sk = (const void *)fsk_fregs_arg(fregs, 0);
+	bool wanted;
+
+	rcu_read_lock();
+	wanted = fsk_netns_has_listeners(sock_net(sk));
+	rcu_read_unlock();
+	return wanted;
+}
+
+/*
+ * A SYN-cookie ACK must reach the listener that sent the cookie: the one
+ * whose queue overflowed. The local clone's, if it did; else any other's.
+ */
+static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *local)
+{
+	int cpu;
+
+	if (!tcp_synq_no_recent_overflow(local))
+		return local;
+	if (!tcp_synq_no_recent_overflow(l->parent))
+		return l->parent;
+	for_each_possible_cpu(cpu) {
+		struct sock *clone = READ_ONCE(l->clones[cpu]);
+
+		if (clone && !tcp_synq_no_recent_overflow(clone))
+			return clone;
+	}
+	return local;
+}
+
+/* The kernel's choice of listener for @skb, redirected to this CPU's clone. */
+static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
+				       const struct sk_buff *skb)
+{
+	const struct tcphdr *th;
+	struct fsk_listener *l;
+	struct sock *clone;
+
+	/* Lookups without a packet (diag, BPF helpers) see the parent. */
+	if (IS_ERR_OR_NULL(sk) || !skb)
+		return sk;
+	l = fsk_listener_find(sk);
+	if (!l)
+		return sk;
+	clone = READ_ONCE(l->clones[smp_processor_id()]);
+	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN)
+		return sk;
+	if (skb_transport_header_was_set(skb) &&
+	    skb_transport_offset(skb) + (int)sizeof(*th) <= (int)skb_headlen(skb)) {
+		th = tcp_hdr(skb);
+		if (!th->syn && th->ack && !th->rst)
+			return fsk_cookie_listener(l, clone);
+	}
+	fsk_count(fsk_net(net), listen_syn_local);
+	return clone;
+}
+
+static bool notrace fsk_lookup_listener_wanted(struct ftrace_regs *fregs)
+{
+	const struct net *net = (const void *)fsk_fregs_arg(fregs, 0);
+	const struct fsk_net *fn = fsk_net(net);
+
+	/* Softirq or RCU reader: the netns and its state are stable. */
+	return READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
+	       atomic_read(&fn->managed_listeners);
+}
+
+static struct sock *fsk___inet_lookup_listener(FSK_LOOKUP_NET_CONST struct net *net,
+					       struct inet_hashinfo *hashinfo,
+					       struct sk_buff *skb, int doff,
+					       const __be32 saddr, const __be16 sport,
+					       const __be32 daddr,
+					       const unsigned short hnum,
+					       const int dif, const int sdif)
+{
+	int idx = fsk_enter();
+	struct sock *sk;
+
+	sk = __inet_lookup_listener(net, hashinfo, skb, doff, saddr, sport,
+				    daddr, hnum, dif, sdif);
+	sk = fsk_local_listener(net, sk, skb);
+	fsk_exit(idx);
+	return sk;
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static struct sock *fsk_inet6_lookup_listener(FSK_LOOKUP_NET_CONST struct net *net,
+					      struct inet_hashinfo *hashinfo,
+					      struct sk_buff *skb, int doff,
+					      const struct in6_addr *saddr,
+					      const __be16 sport,
+					      const struct in6_addr *daddr,
+					      const unsigned short hnum,
+					      const int dif, const int sdif)
+{
+	int idx = fsk_enter();
+	struct sock *sk;
+
+	sk = inet6_lookup_listener(net, hashinfo, skb, doff, saddr, sport,
+				   daddr, hnum, dif, sdif);
+	sk = fsk_local_listener(net, sk, skb);
+	fsk_exit(idx);
+	return sk;
+}
+#endif
+
+/* poll/select/epoll on the application's socket see the clones' queues. */
+static __poll_t fsk_tcp_poll(struct file *file, struct socket *sock,
+			     poll_table *wait)
+{
+	int idx = fsk_enter();
+	__poll_t mask = tcp_poll(file, sock, wait);
+
+	if (!(mask & EPOLLIN) && fsk_listener_has_queued(sock->sk))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	fsk_exit(idx);
+	return mask;
+}
+
+static bool notrace fsk_tcp_poll_wanted(struct ftrace_regs *fregs)
+{
+	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 1);
+	const struct sock *sk = sock->sk;
+	bool wanted;
+
+	if (inet_sk_state_load(sk) != TCP_LISTEN)
+		return false;
+	rcu_read_lock();
+	wanted = fsk_netns_has_listeners(sock_net(sk));
+	rcu_read_unlock();
+	return wanted;
+}
+
+/* Any connection waiting on one of @sk's clones? Lockless, like poll. */
+bool fsk_listener_has_queued(const struct sock *sk)
+{
+	struct fsk_listener *l;
+	bool queued = false;
+	int cpu;
+
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	if (l)
+		for_each_possible_cpu(cpu) {
+			struct sock *clone = READ_ONCE(l->clones[cpu]);
+
+			if (clone && !reqsk_queue_empty(&inet_csk(clone)->icsk_accept_queue)) {
+				queued = true;
+				break;
+			}
+		}
+	rcu_read_unlock();
+	return queued;
+}
+
+/*
+ * A referenced clone of @sk on @cpu that has a connection queued, or NULL.
+ * The reference keeps it valid while accept() sleeps on its lock.
+ */
+struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu)
+{
+	struct sock *clone = NULL;
+	struct fsk_listener *l;
+
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	if (l) {
+		clone = READ_ONCE(l->clones[cpu]);
+		if (clone && (reqsk_queue_empty(&inet_csk(clone)->icsk_accept_queue) ||
+			      !refcount_inc_not_zero(&clone->sk_refcnt)))
+			clone = NULL;
+	}
+	rcu_read_unlock();
+	return clone;
+}
+
+static int fsk_listen_cpu_online(unsigned int cpu)
+{
+	struct fsk_listener *l, *todo[16];
+	unsigned int bkt, n, i;
+	struct sock *clone;
+
+	mutex_lock(&fsk_listen_mutex);
+	do {
+		/* Collect a few under the lock, clone them outside it. */
+		n = 0;
+		spin_lock_bh(&fsk_listeners_lock);
+		hash_for_each(fsk_listeners, bkt, l, hash_node) {
+			if (l->clones[cpu])
+				continue;
+			sock_hold(l->parent);
+			todo[n++] = l;
+			if (n == ARRAY_SIZE(todo))
+				break;
+		}
+		spin_unlock_bh(&fsk_listeners_lock);
+
+		for (i = 0; i < n; i++) {
+			l = todo[i];
+			lock_sock(l->parent);
+			clone = NULL;
+			if (l->parent->sk_state == TCP_LISTEN)
+				clone = fsk_clone_listener(l->parent, cpu);
+			spin_lock_bh(&fsk_listeners_lock);
+			if (clone && !hlist_unhashed(&l->hash_node) && !l->clones[cpu]) {
+				WRITE_ONCE(l->clones[cpu], clone);
+				clone = NULL;
+			}
+			spin_unlock_bh(&fsk_listeners_lock);
+			release_sock(l->parent);
+			if (clone) {
+				fsk_clone_unlink(clone);
+				fsk_clone_close(clone);
+			}
+			sock_put(l->parent);
+		}
+		/* A listener whose clone failed would loop: stop at a short batch. */
+	} while (n == ARRAY_SIZE(todo));
+	mutex_unlock(&fsk_listen_mutex);
+	return 0;
+}
+
+static struct fsk_hook fsk_listen_hooks[] = {
+	FSK_HOOK(inet_listen, fsk_inet_listen, fsk_inet_listen_wanted),
+	FSK_HOOK(inet_csk_listen_stop, fsk_inet_csk_listen_stop,
+		 fsk_listen_stop_wanted),
+	FSK_HOOK(__inet_lookup_listener, fsk___inet_lookup_listener,
+		 fsk_lookup_listener_wanted),
+#if IS_ENABLED(CONFIG_IPV6)
+	FSK_HOOK(inet6_lookup_listener, fsk_inet6_lookup_listener,
+		 fsk_lookup_listener_wanted),
+#endif
+	FSK_HOOK(tcp_poll, fsk_tcp_poll, fsk_tcp_poll_wanted),
+};
+
+int fsk_listen_hooks_register(void)
+{
+	int ret;
+
+	fsk_listen_stopping = false;
+	fsk_listen_wq = alloc_workqueue("fastsocket", WQ_UNBOUND, 0);
+	if (!fsk_listen_wq)
+		return -ENOMEM;
+	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "net/fastsocket:online",
+					fsk_listen_cpu_online, NULL);
+	if (ret < 0)
+		goto out_wq;
+	fsk_cpuhp_state = ret;
+	ret = fsk_hooks_register(fsk_listen_hooks, ARRAY_SIZE(fsk_listen_hooks));
+	if (!ret)
+		return 0;
+	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
+out_wq:
+	destroy_workqueue(fsk_listen_wq);
+	return ret;
+}
+
+/* Before the hooks go: no new clone, then every listener back to stock. */
+void fsk_listen_dismantle(void)
+{
+	struct fsk_listener *l;
+	unsigned int bkt;
+	int cpu;
+
+	mutex_lock(&fsk_listen_mutex);
+	fsk_listen_stopping = true;
+	mutex_unlock(&fsk_listen_mutex);
+	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
+
+	for (;;) {
+		l = NULL;
+		spin_lock_bh(&fsk_listeners_lock);
+		hash_for_each(fsk_listeners, bkt, l, hash_node)
+			break;
+		if (l)
+			sock_hold(l->parent);
+		spin_unlock_bh(&fsk_listeners_lock);
+		if (!l)
+			break;
+		if (fsk_listener_unpublish(l)) {
+			/* Nothing queued on a clone is lost: it moves. */
+			synchronize_rcu();
+			lock_sock(l->parent);
+			for_each_possible_cpu(cpu)
+				if (l->clones[cpu])
+					fsk_clone_requeue(l->clones[cpu], l->parent);
+			release_sock(l->parent);
+			queue_work(fsk_listen_wq, &l->release_work);
+		}
+		sock_put(l->parent);
+	}
+}
+
+void fsk_listen_hooks_unregister(void)
+{
+	fsk_hooks_unregister(fsk_listen_hooks, ARRAY_SIZE(fsk_listen_hooks));
+}
+
+/* After every hook is gone and no task is left in them. */
+void fsk_listen_exit(void)
+{
+	/* Runs the clones' pending closes, then frees the queue. */
+	destroy_workqueue(fsk_listen_wq);
+}
