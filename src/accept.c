@@ -49,9 +49,10 @@ static struct sock *fsk_accept_try(struct sock *sk,
 
 /* A connection queued on @sk's clone on @cpu, if any. */
 static struct sock *fsk_accept_from_clone(struct sock *sk, int cpu,
-					  const struct fsk_accept_call *call)
+					  const struct fsk_accept_call *call,
+					  enum fsk_clone_take how, bool *skipped)
 {
-	struct sock *clone = fsk_listener_get_queued_clone(sk, cpu);
+	struct sock *clone = fsk_listener_get_queued_clone(sk, cpu, how, skipped);
 	struct sock *newsk;
 
 	if (!clone)
@@ -66,10 +67,14 @@ static struct sock *fsk_accept_from_clone(struct sock *sk, int cpu,
 /*
  * One non-blocking round: the local clone's queue, the listener's own, then
  * the other CPUs' clones, so nothing is stranded where no thread accepts.
+ * A caller that can sleep (@courteous) leaves a queue whose own CPU has a
+ * busy accept() caller to it, and says so in *skipped; one that cannot must
+ * take it, or it would spin between poll and accept.
  */
 static struct sock *fsk_accept_round(struct sock *sk,
 				     const struct fsk_accept_call *call,
-				     struct fsk_net *fn)
+				     struct fsk_net *fn, bool courteous,
+				     bool *skipped)
 {
 	int this_cpu, cpu;
 	struct sock *newsk;
@@ -82,7 +87,7 @@ static struct sock *fsk_accept_round(struct sock *sk,
 		return fsk_accept_try(sk, call);
 
 	this_cpu = raw_smp_processor_id();
-	newsk = fsk_accept_from_clone(sk, this_cpu, call);
+	newsk = fsk_accept_from_clone(sk, this_cpu, call, FSK_CLONE_LOCAL, skipped);
 	if (newsk) {
 		fsk_count(fn, accept_local);
 		goto out;
@@ -100,7 +105,9 @@ static struct sock *fsk_accept_round(struct sock *sk,
 			cpu = -1;
 			continue;
 		}
-		newsk = fsk_accept_from_clone(sk, cpu, call);
+		newsk = fsk_accept_from_clone(sk, cpu, call,
+					      courteous ? FSK_CLONE_STEAL_COURTEOUS :
+					      FSK_CLONE_STEAL, skipped);
 		if (newsk) {
 			fsk_count(fn, accept_stolen);
 			goto out;
@@ -117,6 +124,8 @@ out:
 
 struct fsk_accept_waiter {
 	struct wait_queue_entry on_socket;
+	/* This CPU's clone, so its connections wake us before anyone else. */
+	struct wait_queue_entry on_clone;
 	struct wait_queue_entry on_unload;
 };
 
@@ -130,22 +139,38 @@ static int fsk_accept_unload_wake(struct wait_queue_entry *entry,
 	return woken_wake_function(&waiter->on_socket, mode, sync, key);
 }
 
+static int fsk_accept_clone_wake(struct wait_queue_entry *entry,
+				 unsigned int mode, int sync, void *key)
+{
+	struct fsk_accept_waiter *waiter =
+		container_of(entry, struct fsk_accept_waiter, on_clone);
+
+	return woken_wake_function(&waiter->on_socket, mode, sync, key);
+}
+
 static struct sock *fsk_accept_wait(struct sock *sk,
 				    const struct fsk_accept_call *call,
 				    struct fsk_net *fn, long timeo)
 {
 	struct fsk_accept_waiter waiter;
+	struct fsk_clone_wq *clone_wq;
 	struct sock *newsk;
 
 	init_waitqueue_func_entry(&waiter.on_socket, woken_wake_function);
 	waiter.on_socket.private = current;
+	init_waitqueue_func_entry(&waiter.on_clone, fsk_accept_clone_wake);
 	init_waitqueue_func_entry(&waiter.on_unload, fsk_accept_unload_wake);
 	/* Exclusive, as the kernel's own wait: one wakeup per connection. */
 	add_wait_queue_exclusive(sk_sleep(sk), &waiter.on_socket);
+	clone_wq = fsk_listener_wait_local(sk, raw_smp_processor_id(),
+					   &waiter.on_clone);
 	add_wait_queue(&fsk_unload_wq, &waiter.on_unload);
 
 	for (;;) {
-		newsk = fsk_accept_round(sk, call, fn);
+		bool skipped = false;
+		long slice, left;
+
+		newsk = fsk_accept_round(sk, call, fn, true, &skipped);
 		if (newsk || *call->err != -EAGAIN)
 			break;
 		if (fsk_unloading()) {
@@ -163,10 +188,20 @@ static struct sock *fsk_accept_wait(struct sock *sk,
 		}
 		if (!timeo)
 			break;
-		timeo = wait_woken(&waiter.on_socket, TASK_INTERRUPTIBLE, timeo);
+		/*
+		 * A queue left to its busy owner is looked at again once the
+		 * owner had its chance: nothing waits for an accept() that
+		 * does not come.
+		 */
+		slice = skipped ? min_t(long, timeo, FSK_LOCAL_ACCEPT_ACTIVE) : timeo;
+		left = wait_woken(&waiter.on_socket, TASK_INTERRUPTIBLE, slice);
+		if (timeo != MAX_SCHEDULE_TIMEOUT)
+			timeo -= slice - left;
 	}
 
 	remove_wait_queue(&fsk_unload_wq, &waiter.on_unload);
+	if (clone_wq)
+		fsk_listener_wait_local_end(clone_wq, &waiter.on_clone);
 	remove_wait_queue(sk_sleep(sk), &waiter.on_socket);
 	return newsk;
 }
@@ -175,6 +210,7 @@ static struct sock *fsk_accept(struct sock *sk,
 			       const struct fsk_accept_call *call)
 {
 	struct fsk_net *fn = fsk_net_of_sock(sk);
+	bool skipped = false;
 	struct sock *newsk;
 	long timeo;
 	int idx;
@@ -182,12 +218,10 @@ static struct sock *fsk_accept(struct sock *sk,
 	idx = fsk_enter();
 	fsk_count(fn, accept_calls);
 
-	newsk = fsk_accept_round(sk, call, fn);
-	if (!newsk && *call->err == -EAGAIN) {
-		timeo = sock_rcvtimeo(sk, call->flags & O_NONBLOCK);
-		if (timeo)
-			newsk = fsk_accept_wait(sk, call, fn, timeo);
-	}
+	timeo = sock_rcvtimeo(sk, call->flags & O_NONBLOCK);
+	newsk = fsk_accept_round(sk, call, fn, timeo != 0, &skipped);
+	if (!newsk && *call->err == -EAGAIN && timeo)
+		newsk = fsk_accept_wait(sk, call, fn, timeo);
 	if (newsk)
 		fsk_count(fn, accepted);
 

@@ -38,10 +38,29 @@
 #include "hook.h"
 #include "listen.h"
 
+/*
+ * A clone's wait queue. A connection queued on the clone wakes the accept()
+ * callers sleeping on this CPU, if any, so that the connection is accepted
+ * where its handshake ran; else the wakeup is forwarded to the application's
+ * socket, where epoll and the other CPUs' callers wait.
+ */
+struct fsk_clone_wq {
+	struct socket_wq wq;
+	struct wait_queue_entry forward;
+	/* The application's socket's queue; NULL once the clone is cut off. */
+	struct socket_wq *parent_wq;
+	atomic_t local_waiters;
+	/* jiffies of the last accept() from this clone on its own CPU. */
+	unsigned long last_local_accept;
+	refcount_t ref;
+	struct rcu_head rcu;
+};
+
 struct fsk_listener {
 	struct hlist_node hash_node;
 	struct sock *parent;
 	struct work_struct release_work;
+	struct fsk_clone_wq **clone_wqs;
 	/* Indexed by CPU id; NULL where the CPU has no clone (yet). */
 	struct sock *clones[];
 };
@@ -118,6 +137,46 @@ static bool fsk_listen_eligible(const struct sock *sk)
 	return true;
 }
 
+static int fsk_clone_wq_forward(struct wait_queue_entry *entry, unsigned int mode,
+				int sync, void *key)
+{
+	struct fsk_clone_wq *cw = container_of(entry, struct fsk_clone_wq, forward);
+	struct socket_wq *parent_wq;
+
+	if (atomic_read(&cw->local_waiters))
+		return 0;
+	/* Called under RCU (sock_def_readable): the socket's wq is RCU-freed. */
+	parent_wq = READ_ONCE(cw->parent_wq);
+	if (!parent_wq)
+		return 0;
+	if (wq_has_sleeper(&parent_wq->wait))
+		__wake_up_sync_key(&parent_wq->wait, mode, key);
+	if (READ_ONCE(parent_wq->fasync_list))
+		sock_wake_async(parent_wq, SOCK_WAKE_WAITD, POLL_IN);
+	return 0;
+}
+
+static struct fsk_clone_wq *fsk_clone_wq_alloc(struct socket_wq *parent_wq)
+{
+	struct fsk_clone_wq *cw = kzalloc(sizeof(*cw), GFP_KERNEL);
+
+	if (!cw)
+		return NULL;
+	init_waitqueue_head(&cw->wq.wait);
+	init_waitqueue_func_entry(&cw->forward, fsk_clone_wq_forward);
+	add_wait_queue(&cw->wq.wait, &cw->forward);
+	cw->parent_wq = parent_wq;
+	atomic_set(&cw->local_waiters, 0);
+	refcount_set(&cw->ref, 1);
+	return cw;
+}
+
+void fsk_clone_wq_put(struct fsk_clone_wq *cw)
+{
+	if (refcount_dec_and_test(&cw->ref))
+		kfree_rcu(cw, rcu);
+}
+
 /* The options a listener passes on to its connections, parent to clone. */
 static void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 {
@@ -186,7 +245,8 @@ static void fsk_clone_fixup_ipv6(struct sock *clone, const struct sock *parent)
  * (see shared notes, llt-mechanics.md): nothing the clone frees or unlinks on
  * close may be the parent's.
  */
-static struct sock *fsk_clone_listener(struct sock *parent, int cpu)
+static struct sock *fsk_clone_listener(struct sock *parent, int cpu,
+					struct fsk_clone_wq *cw)
 {
 	const struct inet_connection_sock *picsk = inet_csk(parent);
 	struct inet_connection_sock *icsk;
@@ -239,8 +299,8 @@ static struct sock *fsk_clone_listener(struct sock *parent, int cpu)
 	fsk_clone_sync_options(clone, parent);
 	clone->sk_incoming_cpu = cpu;
 
-	/* Wakeups of the clone go to the application's socket. */
-	rcu_assign_pointer(clone->sk_wq, &parent->sk_socket->wq);
+	/* Wakeups of the clone: this CPU's accept() callers, or the socket's. */
+	rcu_assign_pointer(clone->sk_wq, &cw->wq);
 
 	bh_unlock_sock(clone);
 	/* sk_clone_lock() gave two references; the hash one is not needed. */
@@ -249,12 +309,12 @@ static struct sock *fsk_clone_listener(struct sock *parent, int cpu)
 }
 
 /* Cut the clone's links into the parent. Any context; may race with SYNs. */
-static void fsk_clone_unlink(struct sock *clone)
+static void fsk_clone_unlink(struct sock *clone, struct fsk_clone_wq *cw)
 {
 	struct inet_hashinfo *hinfo = tcp_or_dccp_get_hashinfo(clone);
 	struct inet_bind_hashbucket *head;
 
-	rcu_assign_pointer(clone->sk_wq, NULL);
+	WRITE_ONCE(cw->parent_wq, NULL);
 	/*
 	 * __inet_inherit_port() reads the listener's buckets under this lock
 	 * and gives up (the new connection is dropped) when they are gone.
@@ -305,10 +365,14 @@ static void fsk_listener_release_work(struct work_struct *work)
 
 	/* Readers that found the listener have taken their clone references. */
 	synchronize_rcu();
-	for_each_possible_cpu(cpu)
+	for_each_possible_cpu(cpu) {
 		if (l->clones[cpu])
 			fsk_clone_close(l->clones[cpu]);
+		if (l->clone_wqs[cpu])
+			fsk_clone_wq_put(l->clone_wqs[cpu]);
+	}
 	sock_put(l->parent);
+	kfree(l->clone_wqs);
 	kfree(l);
 }
 
@@ -327,7 +391,7 @@ static bool fsk_listener_unpublish(struct fsk_listener *l)
 		atomic_dec(&fsk_net(sock_net(l->parent))->managed_listeners);
 		for_each_possible_cpu(cpu)
 			if (l->clones[cpu])
-				fsk_clone_unlink(l->clones[cpu]);
+				fsk_clone_unlink(l->clones[cpu], l->clone_wqs[cpu]);
 		unpublished = true;
 	}
 	spin_unlock_bh(&fsk_listeners_lock);
@@ -341,10 +405,39 @@ static struct fsk_listener *fsk_listener_alloc(struct sock *parent)
 	l = kzalloc(struct_size(l, clones, nr_cpu_ids), GFP_KERNEL);
 	if (!l)
 		return NULL;
+	l->clone_wqs = kcalloc(nr_cpu_ids, sizeof(*l->clone_wqs), GFP_KERNEL);
+	if (!l->clone_wqs) {
+		kfree(l);
+		return NULL;
+	}
 	INIT_HLIST_NODE(&l->hash_node);
 	INIT_WORK(&l->release_work, fsk_listener_release_work);
 	l->parent = parent;
 	return l;
+}
+
+/* A clone and its wait queue for @cpu, or false. Parent locked. */
+static bool fsk_clone_make(struct sock *parent, int cpu, struct sock **clone,
+			   struct fsk_clone_wq **cw)
+{
+	*cw = fsk_clone_wq_alloc(&parent->sk_socket->wq);
+	if (!*cw)
+		return false;
+	*clone = fsk_clone_listener(parent, cpu, *cw);
+	if (!*clone) {
+		fsk_clone_wq_put(*cw);
+		return false;
+	}
+	return true;
+}
+
+/* Undo fsk_clone_make() for a clone that was never published. */
+static void fsk_clone_discard(struct sock *clone, struct fsk_clone_wq *cw)
+{
+	fsk_clone_unlink(clone, cw);
+	fsk_clone_close(clone);
+	/* The clone was never visible: no reader can hold its queue. */
+	fsk_clone_wq_put(cw);
 }
 
 /* Parent locked, listening and eligible: give every online CPU a clone. */
@@ -358,18 +451,12 @@ static void fsk_listener_create(struct sock *parent)
 	if (!l)
 		return;
 	cpus_read_lock();
-	for_each_online_cpu(cpu) {
-		l->clones[cpu] = fsk_clone_listener(parent, cpu);
-		if (l->clones[cpu])
+	for_each_online_cpu(cpu)
+		if (fsk_clone_make(parent, cpu, &l->clones[cpu], &l->clone_wqs[cpu]))
 			clones++;
-	}
 	cpus_read_unlock();
 	if (!clones) {
-		for_each_possible_cpu(cpu)
-			if (l->clones[cpu]) {
-				fsk_clone_unlink(l->clones[cpu]);
-				fsk_clone_close(l->clones[cpu]);
-			}
+		kfree(l->clone_wqs);
 		kfree(l);
 		fsk_count(fn, listen_clone_failed);
 		return;
@@ -621,22 +708,74 @@ bool fsk_listener_has_queued(const struct sock *sk)
 }
 
 /*
- * A referenced clone of @sk on @cpu that has a connection queued, or NULL.
- * The reference keeps it valid while accept() sleeps on its lock.
+ * The wait queue of @sk's clone on @cpu, referenced, with the caller counted
+ * as a local waiter (so wakeups stay on this CPU), or NULL.
  */
-struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu)
+struct fsk_clone_wq *fsk_listener_wait_local(const struct sock *sk, int cpu,
+					     struct wait_queue_entry *entry)
 {
-	struct sock *clone = NULL;
+	struct fsk_clone_wq *cw = NULL;
 	struct fsk_listener *l;
 
 	rcu_read_lock();
 	l = fsk_listener_find(sk);
-	if (l) {
-		clone = READ_ONCE(l->clones[cpu]);
-		if (clone && (reqsk_queue_empty(&inet_csk(clone)->icsk_accept_queue) ||
-			      !refcount_inc_not_zero(&clone->sk_refcnt)))
-			clone = NULL;
+	if (l && smp_load_acquire(&l->clones[cpu])) {
+		cw = l->clone_wqs[cpu];
+		if (!refcount_inc_not_zero(&cw->ref))
+			cw = NULL;
 	}
+	rcu_read_unlock();
+	if (cw) {
+		atomic_inc(&cw->local_waiters);
+		add_wait_queue_exclusive(&cw->wq.wait, entry);
+	}
+	return cw;
+}
+
+void fsk_listener_wait_local_end(struct fsk_clone_wq *cw,
+				 struct wait_queue_entry *entry)
+{
+	remove_wait_queue(&cw->wq.wait, entry);
+	atomic_dec(&cw->local_waiters);
+	fsk_clone_wq_put(cw);
+}
+
+/*
+ * A referenced clone of @sk on @cpu that has a connection queued, or NULL.
+ * The reference keeps it valid while accept() sleeps on its lock.
+ */
+struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu,
+					   enum fsk_clone_take how, bool *skipped)
+{
+	struct sock *clone = NULL;
+	struct fsk_clone_wq *cw;
+	struct fsk_listener *l;
+
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	if (!l)
+		goto out;
+	clone = smp_load_acquire(&l->clones[cpu]);
+	if (!clone || reqsk_queue_empty(&inet_csk(clone)->icsk_accept_queue)) {
+		clone = NULL;
+		goto out;
+	}
+	cw = l->clone_wqs[cpu];
+	if (how == FSK_CLONE_LOCAL) {
+		if (READ_ONCE(cw->last_local_accept) != jiffies)
+			WRITE_ONCE(cw->last_local_accept, jiffies);
+	} else if (how == FSK_CLONE_STEAL_COURTEOUS &&
+		   (atomic_read(&cw->local_waiters) ||
+		    time_before(jiffies, READ_ONCE(cw->last_local_accept) +
+					 FSK_LOCAL_ACCEPT_ACTIVE))) {
+		/* Its own CPU has an accept() caller at work: leave it. */
+		*skipped = true;
+		clone = NULL;
+		goto out;
+	}
+	if (!refcount_inc_not_zero(&clone->sk_refcnt))
+		clone = NULL;
+out:
 	rcu_read_unlock();
 	return clone;
 }
@@ -663,22 +802,25 @@ static int fsk_listen_cpu_online(unsigned int cpu)
 		spin_unlock_bh(&fsk_listeners_lock);
 
 		for (i = 0; i < n; i++) {
+			struct fsk_clone_wq *cw;
+
 			l = todo[i];
 			lock_sock(l->parent);
 			clone = NULL;
-			if (l->parent->sk_state == TCP_LISTEN)
-				clone = fsk_clone_listener(l->parent, cpu);
+			if (l->parent->sk_state == TCP_LISTEN &&
+			    !fsk_clone_make(l->parent, cpu, &clone, &cw))
+				clone = NULL;
 			spin_lock_bh(&fsk_listeners_lock);
 			if (clone && !hlist_unhashed(&l->hash_node) && !l->clones[cpu]) {
-				WRITE_ONCE(l->clones[cpu], clone);
+				l->clone_wqs[cpu] = cw;
+				/* Readers load the clone, then its queue. */
+				smp_store_release(&l->clones[cpu], clone);
 				clone = NULL;
 			}
 			spin_unlock_bh(&fsk_listeners_lock);
 			release_sock(l->parent);
-			if (clone) {
-				fsk_clone_unlink(clone);
-				fsk_clone_close(clone);
-			}
+			if (clone)
+				fsk_clone_discard(clone, cw);
 			sock_put(l->parent);
 		}
 		/* A listener whose clone failed would loop: stop at a short batch. */

@@ -6,7 +6,27 @@
 
 bool fsk_listener_managed(const struct sock *sk);
 bool fsk_listener_has_queued(const struct sock *sk);
-struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu);
+/*
+ * A CPU whose own accept() caller took a connection this recently is busy
+ * with it and will be back: other CPUs leave its queue alone that long.
+ */
+#define FSK_LOCAL_ACCEPT_ACTIVE	(HZ / 50 ?: 1)
+
+enum fsk_clone_take {
+	FSK_CLONE_LOCAL,		/* the caller's own CPU's clone */
+	FSK_CLONE_STEAL,		/* another CPU's, unconditionally */
+	FSK_CLONE_STEAL_COURTEOUS,	/* another CPU's, unless its owner is busy */
+};
+
+struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu,
+					   enum fsk_clone_take how, bool *skipped);
+
+struct fsk_clone_wq;
+struct fsk_clone_wq *fsk_listener_wait_local(const struct sock *sk, int cpu,
+					     struct wait_queue_entry *entry);
+void fsk_listener_wait_local_end(struct fsk_clone_wq *cw,
+				 struct wait_queue_entry *entry);
+void fsk_clone_wq_put(struct fsk_clone_wq *cw);
 
 int fsk_listen_hooks_register(void);
 void fsk_listen_dismantle(void);
