@@ -295,13 +295,9 @@ static struct fsk_hook fsk_accept_hooks[] = {
 	FSK_HOOK(inet_csk_accept, fsk_inet_csk_accept, fsk_accept_wanted),
 };
 
-int fsk_accept_hooks_register(void)
+int fsk_accept_hooks_add(void)
 {
-	return fsk_hooks_register(fsk_accept_hooks,
+	return fsk_hooks_add(fsk_accept_hooks,
 				  ARRAY_SIZE(fsk_accept_hooks));
 }
 
-void fsk_accept_hooks_unregister(void)
-{
-	fsk_hooks_unregister(fsk_accept_hooks, ARRAY_SIZE(fsk_accept_hooks));
-}

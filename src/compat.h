@@ -74,6 +74,13 @@
 #define FSK_SYSCTL_HAS_SENTINEL		1
 #endif
 
+/* Sysctl handlers get a const table since 6.11. */
+#ifdef FSK_PROC_HANDLER_TABLE_IS_CONST
+#define FSK_CTL_TABLE_CONST		const
+#else
+#define FSK_CTL_TABLE_CONST
+#endif
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
 #define fsk_register_net_sysctl(net, path, table, count) \
 	register_net_sysctl_sz(net, path, table, count)

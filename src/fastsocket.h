@@ -18,6 +18,7 @@ struct fsk_cpu_stats {
 
 /* Per network namespace state. */
 struct fsk_net {
+	struct net *net;
 	/* net.fastsocket.enabled; read locklessly by hooks. */
 	int enabled;
 	/* net.fastsocket.listen: listeners get per-CPU clones. */
@@ -73,9 +74,7 @@ void fsk_sysctl_net_exit(struct fsk_net *fn);
 int fsk_stats_net_init(struct net *net, struct fsk_net *fn);
 void fsk_stats_net_exit(struct net *net, struct fsk_net *fn);
 
-int fsk_accept_hooks_register(void);
-void fsk_accept_hooks_unregister(void);
-int fsk_rfd_hooks_register(void);
-void fsk_rfd_hooks_unregister(void);
+int fsk_accept_hooks_add(void);
+int fsk_rfd_hooks_add(void);
 
 #endif /* _FSK_FASTSOCKET_H */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The hook layer: ftrace IPMODIFY callbacks that send calls of exported kernel
- * functions to this module's replacements, registered all or nothing, and
- * the bookkeeping that makes unloading safe while tasks are inside them.
+ * The hook layer: one ftrace IPMODIFY ops whose callback sends calls of
+ * exported kernel functions to this module's replacements, registered all or
+ * nothing, and the bookkeeping that makes unloading safe while tasks are
+ * inside them.
+ *
+ * One ops for every hook, not one each: unregistering an ops waits for
+ * RCU-tasks grace periods, and rmmod would pay them once per hook.
  */
-
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/rcupdate.h>
@@ -12,109 +15,147 @@
 
 #include "hook.h"
 
+#define FSK_MAX_HOOKS	16
+
 struct srcu_struct fsk_srcu;
 DECLARE_WAIT_QUEUE_HEAD(fsk_unload_wq);
 static bool fsk_unload_started;
+
+/* Written before the ops is registered, read-only while it is. */
+static struct fsk_hook *fsk_hooks[FSK_MAX_HOOKS];
+static unsigned long fsk_hook_ips[FSK_MAX_HOOKS];
+static unsigned int fsk_nr_hooks;
+static struct ftrace_ops fsk_ops;
+static bool fsk_ops_registered;
 
 bool fsk_unloading(void)
 {
 	return READ_ONCE(fsk_unload_started);
 }
 
+/*
+ * ftrace reports the address of the call to __fentry__, a few bytes into
+ * the function (after ENDBR on IBT kernels).
+ */
+#define FSK_FENTRY_MAX_OFFSET	16
+
 static void notrace fsk_ftrace_thunk(unsigned long ip, unsigned long parent_ip,
 				     struct ftrace_ops *ops,
 				     struct ftrace_regs *fregs)
 {
-	struct fsk_hook *hook = container_of(ops, struct fsk_hook, ops);
+	unsigned int i;
 
 	/* Our replacement calling the original: let it run. */
 	if (within_module(parent_ip, THIS_MODULE))
 		return;
-	if (hook->wanted && !hook->wanted(fregs))
+	for (i = 0; i < fsk_nr_hooks; i++) {
+		const struct fsk_hook *hook = fsk_hooks[i];
+
+		if (ip - hook->target >= FSK_FENTRY_MAX_OFFSET)
+			continue;
+		if (!hook->wanted || hook->wanted(fregs))
+			fsk_fregs_set_ip(fregs, hook->replacement);
 		return;
-	fsk_fregs_set_ip(fregs, hook->replacement);
+	}
 }
 
-static void fsk_explain_register_error(const struct fsk_hook *hook, int err)
+static void fsk_ops_init(struct ftrace_ops *ops)
 {
-	if (err == -EBUSY)
-		pr_err("cannot hook %s: another ftrace IPMODIFY user owns it (a livepatch, kpatch, a kprobe with a post_handler or another hooking module), or kernel.ftrace_enabled is 0 (-EBUSY)\n",
-		       hook->name);
-	else if (err == -ENODEV || err == -EINVAL)
-		pr_err("cannot hook %s: the kernel cannot trace it (%d)\n",
-		       hook->name, err);
-	else
-		pr_err("cannot hook %s: error %d\n", hook->name, err);
-}
-
-static int fsk_hook_register_one(struct fsk_hook *hook)
-{
-	int err;
-
-	hook->ops.func = fsk_ftrace_thunk;
+	ops->func = fsk_ftrace_thunk;
 	/*
 	 * PERMANENT: kernel.ftrace_enabled=0 is refused while we are loaded
 	 * instead of silently turning fastsocket off. RECURSION: ftrace
 	 * guards the callback against recursion.
 	 */
-	hook->ops.flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION |
-			  FTRACE_OPS_FL_PERMANENT | FSK_FTRACE_OPS_SAVE_REGS;
-
-	err = ftrace_set_filter_ip(&hook->ops, hook->target, 0, 0);
-	if (err) {
-		fsk_explain_register_error(hook, err);
-		return err;
-	}
-	err = register_ftrace_function(&hook->ops);
-	if (err) {
-		fsk_explain_register_error(hook, err);
-		ftrace_free_filter(&hook->ops);
-		return err;
-	}
-	hook->registered = true;
-	return 0;
+	ops->flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION |
+		     FTRACE_OPS_FL_PERMANENT | FSK_FTRACE_OPS_SAVE_REGS;
 }
 
-static void fsk_hook_unregister_one(struct fsk_hook *hook)
-{
-	int err;
-
-	if (!hook->registered)
-		return;
-	err = unregister_ftrace_function(&hook->ops);
-	if (err)
-		pr_err("cannot unhook %s: error %d\n", hook->name, err);
-	ftrace_free_filter(&hook->ops);
-	hook->registered = false;
-}
-
-int fsk_hooks_register(struct fsk_hook *hooks, size_t count)
+int fsk_hooks_add(struct fsk_hook *hooks, size_t count)
 {
 	size_t i;
-	int err;
 
+	if (fsk_ops_registered || fsk_nr_hooks + count > FSK_MAX_HOOKS)
+		return -EINVAL;
 	for (i = 0; i < count; i++) {
-		err = fsk_hook_register_one(&hooks[i]);
-		if (err) {
-			while (i--)
-				fsk_hook_unregister_one(&hooks[i]);
-			return err;
-		}
+		fsk_hook_ips[fsk_nr_hooks] = hooks[i].target;
+		fsk_hooks[fsk_nr_hooks++] = &hooks[i];
 	}
 	return 0;
 }
 
-void fsk_hooks_unregister(struct fsk_hook *hooks, size_t count)
+/* Which hooks does someone else own? Only on the failure path. */
+static void fsk_explain_busy(void)
 {
-	size_t i;
+	struct ftrace_ops probe;
+	unsigned int i;
+	int err;
 
-	for (i = count; i--; )
-		fsk_hook_unregister_one(&hooks[i]);
+	for (i = 0; i < fsk_nr_hooks; i++) {
+		const struct fsk_hook *hook = fsk_hooks[i];
+
+		/* An ops is good for one filter's life: a fresh one each time. */
+		memset(&probe, 0, sizeof(probe));
+		fsk_ops_init(&probe);
+		if (ftrace_set_filter_ip(&probe, hook->target, 0, 0))
+			continue;
+		err = register_ftrace_function(&probe);
+		if (err == -EBUSY)
+			pr_err("cannot hook %s: another ftrace IPMODIFY user owns it (a livepatch, kpatch, a kprobe with a post_handler or another hooking module), or kernel.ftrace_enabled is 0 (-EBUSY)\n",
+			       hook->name);
+		else if (!err)
+			unregister_ftrace_function(&probe);
+		ftrace_free_filter(&probe);
+	}
+}
+
+int fsk_hooks_start(void)
+{
+	unsigned int i;
+	int err;
+
+	fsk_ops_init(&fsk_ops);
+	err = ftrace_set_filter_ips(&fsk_ops, fsk_hook_ips, fsk_nr_hooks, 0, 1);
+	if (err) {
+		for (i = 0; i < fsk_nr_hooks; i++)
+			if (ftrace_set_filter_ip(&fsk_ops, fsk_hooks[i]->target, 0, 1))
+				pr_err("cannot hook %s: the kernel cannot trace it (%d)\n",
+				       fsk_hooks[i]->name, err);
+		goto out_free;
+	}
+	err = register_ftrace_function(&fsk_ops);
+	if (!err) {
+		fsk_ops_registered = true;
+		return 0;
+	}
+	if (err == -EBUSY)
+		fsk_explain_busy();
+	else
+		pr_err("cannot register the ftrace hooks: error %d\n", err);
+out_free:
+	ftrace_free_filter(&fsk_ops);
+	fsk_nr_hooks = 0;
+	return err;
+}
+
+void fsk_hooks_stop(void)
+{
+	int err;
+
+	if (!fsk_ops_registered)
+		return;
+	err = unregister_ftrace_function(&fsk_ops);
+	if (err)
+		pr_err("cannot unregister the ftrace hooks: error %d\n", err);
+	ftrace_free_filter(&fsk_ops);
+	fsk_ops_registered = false;
+	fsk_nr_hooks = 0;
 }
 
 int fsk_hook_core_init(void)
 {
 	WRITE_ONCE(fsk_unload_started, false);
+	fsk_nr_hooks = 0;
 	return init_srcu_struct(&fsk_srcu);
 }
 
@@ -122,9 +163,10 @@ void fsk_hook_core_drain(void)
 {
 	/*
 	 * The hooks are unregistered, so no new call enters a replacement.
-	 * A task redirected just before may not have reached fsk_enter() yet:
-	 * such a task has not slept voluntarily, so an RCU-tasks grace period
-	 * waits for it to be inside its SRCU section (or gone).
+	 * ftrace waited for its trampoline to be left; a task redirected just
+	 * before may not have reached fsk_enter() yet, and has not slept
+	 * voluntarily since: an RCU-tasks grace period waits for it to be
+	 * inside its SRCU section (or gone).
 	 */
 	synchronize_rcu_tasks();
 	WRITE_ONCE(fsk_unload_started, true);

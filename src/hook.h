@@ -23,8 +23,6 @@ struct fsk_hook {
 	unsigned long replacement;
 	/* Called with the traced function's arguments; false: run the original. */
 	bool (*wanted)(struct ftrace_regs *fregs);
-	struct ftrace_ops ops;
-	bool registered;
 };
 
 /* The replacement must have the hooked function's exact type. */
@@ -36,8 +34,10 @@ struct fsk_hook {
 	.wanted = (wanted_fn),						\
 }
 
-int fsk_hooks_register(struct fsk_hook *hooks, size_t count);
-void fsk_hooks_unregister(struct fsk_hook *hooks, size_t count);
+/* Each mechanism adds its hooks; then all start, or none. */
+int fsk_hooks_add(struct fsk_hook *hooks, size_t count);
+int fsk_hooks_start(void);
+void fsk_hooks_stop(void);
 
 /*
  * Replacements run inside fsk_enter()/fsk_exit() so that unload can wait for

@@ -195,7 +195,10 @@ static void fsk_clone_sync_options(struct sock *clone, const struct sock *parent
 	WRITE_ONCE(clone->sk_rcvtimeo, READ_ONCE(parent->sk_rcvtimeo));
 	WRITE_ONCE(clone->sk_sndtimeo, READ_ONCE(parent->sk_sndtimeo));
 	WRITE_ONCE(clone->sk_lingertime, READ_ONCE(parent->sk_lingertime));
-	clone->sk_flags = parent->sk_flags;
+	/* Not all of sk_flags: timestamp flags are counted when set. */
+	sock_valbool_flag(clone, SOCK_KEEPOPEN, sock_flag(parent, SOCK_KEEPOPEN));
+	sock_valbool_flag(clone, SOCK_LINGER, sock_flag(parent, SOCK_LINGER));
+	sock_valbool_flag(clone, SOCK_URGINLINE, sock_flag(parent, SOCK_URGINLINE));
 	WRITE_ONCE(icsk->icsk_accept_queue.rskq_defer_accept,
 		   READ_ONCE(picsk->icsk_accept_queue.rskq_defer_accept));
 	WRITE_ONCE(icsk->icsk_accept_queue.fastopenq.max_qlen,
@@ -596,7 +599,8 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 	l = fsk_listener_find(sk);
 	if (!l)
 		return sk;
-	clone = READ_ONCE(l->clones[smp_processor_id()]);
+	/* Process-context callers (tproxy) may migrate: any clone will do. */
+	clone = READ_ONCE(l->clones[raw_smp_processor_id()]);
 	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN)
 		return sk;
 	if (skb_transport_header_was_set(skb) &&
@@ -612,11 +616,15 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 static bool notrace fsk_lookup_listener_wanted(struct ftrace_regs *fregs)
 {
 	const struct net *net = (const void *)fsk_fregs_arg(fregs, 0);
-	const struct fsk_net *fn = fsk_net(net);
+	const struct fsk_net *fn;
+	bool wanted;
 
-	/* Softirq or RCU reader: the netns and its state are stable. */
-	return READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
-	       atomic_read(&fn->managed_listeners);
+	rcu_read_lock();
+	fn = fsk_net(net);
+	wanted = READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
+		 atomic_read(&fn->managed_listeners);
+	rcu_read_unlock();
+	return wanted;
 }
 
 static struct sock *fsk___inet_lookup_listener(FSK_LOOKUP_NET_CONST struct net *net,
@@ -842,7 +850,7 @@ static struct fsk_hook fsk_listen_hooks[] = {
 	FSK_HOOK(tcp_poll, fsk_tcp_poll, fsk_tcp_poll_wanted),
 };
 
-int fsk_listen_hooks_register(void)
+int fsk_listen_init(void)
 {
 	int ret;
 
@@ -855,7 +863,7 @@ int fsk_listen_hooks_register(void)
 	if (ret < 0)
 		goto out_wq;
 	fsk_cpuhp_state = ret;
-	ret = fsk_hooks_register(fsk_listen_hooks, ARRAY_SIZE(fsk_listen_hooks));
+	ret = fsk_hooks_add(fsk_listen_hooks, ARRAY_SIZE(fsk_listen_hooks));
 	if (!ret)
 		return 0;
 	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
@@ -864,7 +872,10 @@ out_wq:
 	return ret;
 }
 
-/* Before the hooks go: no new clone, then every listener back to stock. */
+/*
+ * Before the hooks go: no new clone, then every listener back to stock. Also
+ * undoes fsk_listen_init() when loading fails later on.
+ */
 void fsk_listen_dismantle(void)
 {
 	struct fsk_listener *l;
@@ -898,11 +909,6 @@ void fsk_listen_dismantle(void)
 		}
 		sock_put(l->parent);
 	}
-}
-
-void fsk_listen_hooks_unregister(void)
-{
-	fsk_hooks_unregister(fsk_listen_hooks, ARRAY_SIZE(fsk_listen_hooks));
 }
 
 /* After every hook is gone and no task is left in them. */

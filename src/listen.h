@@ -28,9 +28,8 @@ void fsk_listener_wait_local_end(struct fsk_clone_wq *cw,
 				 struct wait_queue_entry *entry);
 void fsk_clone_wq_put(struct fsk_clone_wq *cw);
 
-int fsk_listen_hooks_register(void);
+int fsk_listen_init(void);
 void fsk_listen_dismantle(void);
-void fsk_listen_hooks_unregister(void);
 void fsk_listen_exit(void);
 
 #endif /* _FSK_LISTEN_H */

@@ -3,7 +3,6 @@
  * fastsocket: per-CPU partitioning of the TCP stack for short-lived
  * connections, as a module for stock kernels.
  */
-
 #include <linux/module.h>
 
 #include "fastsocket.h"
@@ -20,25 +19,24 @@ static int __init fsk_init(void)
 	err = fsk_netns_init();
 	if (err)
 		goto out_core;
-	/* Last: once hooked, calls arrive and need all the state above. */
-	err = fsk_accept_hooks_register();
+	err = fsk_listen_init();
 	if (err)
 		goto out_netns;
-	err = fsk_rfd_hooks_register();
+	err = fsk_accept_hooks_add();
+	if (!err)
+		err = fsk_rfd_hooks_add();
+	/* Last: once hooked, calls arrive and need all the state above. */
+	if (!err)
+		err = fsk_hooks_start();
 	if (err)
-		goto out_accept;
-	err = fsk_listen_hooks_register();
-	if (err)
-		goto out_rfd;
+		goto out_listen;
 	pr_info("loaded; switch on per network namespace with sysctl %s.enabled=1\n",
 		"net.fastsocket");
 	return 0;
 
-out_rfd:
-	fsk_rfd_hooks_unregister();
-out_accept:
-	fsk_accept_hooks_unregister();
-	fsk_hook_core_drain();
+out_listen:
+	fsk_listen_dismantle();
+	fsk_listen_exit();
 out_netns:
 	fsk_netns_exit();
 out_core:
@@ -50,9 +48,7 @@ static void __exit fsk_exit_module(void)
 {
 	/* Listeners back to stock first, while the hooks still track them. */
 	fsk_listen_dismantle();
-	fsk_listen_hooks_unregister();
-	fsk_rfd_hooks_unregister();
-	fsk_accept_hooks_unregister();
+	fsk_hooks_stop();
 	fsk_hook_core_drain();
 	fsk_listen_exit();
 	fsk_netns_exit();

@@ -167,7 +167,7 @@ static struct fsk_hook fsk_rfd_hooks[] = {
 #endif
 };
 
-int fsk_rfd_hooks_register(void)
+int fsk_rfd_hooks_add(void)
 {
 	const __u64 *possible = (const __u64 *)cpumask_bits(cpu_possible_mask);
 	int cpu;
@@ -178,10 +178,6 @@ int fsk_rfd_hooks_register(void)
 		per_cpu(fsk_rfd_slot, cpu) =
 			fsk_rfd_slot_of_cpu(possible, BITS_TO_LONGS(nr_cpu_ids), cpu);
 
-	return fsk_hooks_register(fsk_rfd_hooks, ARRAY_SIZE(fsk_rfd_hooks));
+	return fsk_hooks_add(fsk_rfd_hooks, ARRAY_SIZE(fsk_rfd_hooks));
 }
 
-void fsk_rfd_hooks_unregister(void)
-{
-	fsk_hooks_unregister(fsk_rfd_hooks, ARRAY_SIZE(fsk_rfd_hooks));
-}

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Helpers shared by the fastsocket selftest programs. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+const char *errname(int err)
+{
+	const char *name = strerrorname_np(err);
+
+	return name ? name : "E?";
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# FATAL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(2);
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	/* Signals are part of some tests: sleep the full time regardless. */
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* CPUs this process may run on, i.e. the ones a test can pin threads to. */
+int allowed_cpus(int *cpus, int max)
+{
+	cpu_set_t set;
+	int cpu, n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		die("sched_getaffinity: %s", errname(errno));
+	for (cpu = 0; cpu < CPU_SETSIZE && n < max; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			cpus[n++] = cpu;
+	return n;
+}
+
+int parse_family(const char *arg)
+{
+	if (!strcmp(arg, "4"))
+		return AF_INET;
+	if (!strcmp(arg, "6"))
+		return AF_INET6;
+	die("bad address family '%s' (want 4 or 6)", arg);
+}
+
+const char *family_name(int family)
+{
+	return family == AF_INET6 ? "v6" : "v4";
+}
+
+/* A listener on the loopback address of @family, port chosen by the kernel. */
+int listen_loopback(int family, int backlog, union sockaddr_any *addr,
+		    socklen_t *len)
+{
+	int fd, one = 1;
+
+	memset(addr, 0, sizeof(*addr));
+	if (family == AF_INET6) {
+		addr->in6.sin6_family = AF_INET6;
+		addr->in6.sin6_addr = in6addr_loopback;
+		*len = sizeof(addr->in6);
+	} else {
+		addr->in4.sin_family = AF_INET;
+		addr->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*len = sizeof(addr->in4);
+	}
+	fd = socket(family, SOCK_STREAM, 0);
+	if (fd < 0)
+		die("socket(%s): %s", family_name(family), errname(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		die("SO_REUSEADDR: %s", errname(errno));
+	if (bind(fd, &addr->sa, *len))
+		die("bind(%s loopback): %s", family_name(family),
+		    errname(errno));
+	if (listen(fd, backlog))
+		die("listen: %s", errname(errno));
+	if (getsockname(fd, &addr->sa, len))
+		die("getsockname: %s", errname(errno));
+	return fd;
+}
+
+/* Blocking connect; returns the fd or -1 with errno set. */
+int connect_to(const union sockaddr_any *addr, socklen_t len)
+{
+	int fd, err;
+
+	fd = socket(addr->sa.sa_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, &addr->sa, len)) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+unsigned int addr_port(const union sockaddr_any *addr)
+{
+	if (addr->sa.sa_family == AF_INET6)
+		return ntohs(addr->in6.sin6_port);
+	return ntohs(addr->in4.sin_port);
+}
+
+bool same_addr(const union sockaddr_any *a, const union sockaddr_any *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr,
+			       sizeof(a->in6.sin6_addr));
+	return a->in4.sin_port == b->in4.sin_port &&
+	       a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+}
+
+/*
+ * Wait until thread @tid of this process sleeps inside accept()/accept4().
+ * /proc/.../syscall names the syscall only while the task is blocked in it
+ * ("running" otherwise), so this tells "blocked in accept" apart from "about
+ * to call accept" without guessing with sleeps. Returns 0 or -1 on timeout.
+ */
+int wait_in_accept(pid_t tid, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	char path[64], buf[128];
+	ssize_t n;
+	long nr;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	do {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (sscanf(buf, "%ld", &nr) == 1 &&
+			    (nr == SYS_accept || nr == SYS_accept4))
+				return 0;
+		}
+		sleep_ms(5);
+	} while (now_ms() < end);
+	return -1;
+}
+
+/* Readers poll for @path: make it appear complete or not at all. */
+int write_file_atomic(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	if (fclose(f))
+		return -1;
+	return rename(tmp, path);
+}

@@ -1,0 +1,895 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# selftests/run.sh - fastsocket's in-guest selftests, TAP 13 on stdout.
+#
+# usage: selftests/run.sh [--filter REGEX]
+#
+# Run as root from the repository root inside a throwaway guest
+# (tools/vm/run.sh KVER -- selftests/run.sh): the tests load and unload the
+# module, flip ftrace_enabled and create network namespaces. They use
+#   build/$(uname -r)/fastsocket.ko
+#   build/$(uname -r)/kmod/fsk_kprobe_holder.ko
+#   build/selftests/*              (selftests/Makefile)
+# A missing one fails the tests that need it.
+#
+# Each test is a function t_NAME that fails with a reason or returns. It runs
+# in a subshell in its own process group under a watchdog ($test_timeout s).
+# Whatever it leaves behind (background programs, the module, the holder
+# module, namespaces, ftrace_enabled=0) is cleaned up by the subshell on exit
+# and again by the runner, so one failure does not cascade. The runner also
+# fails a test during which the kernel logged a BUG/WARNING/... or got tainted.
+set -u
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kver=$(uname -r)
+ko=$top/build/$kver/fastsocket.ko
+holder_ko=$top/build/$kver/kmod/fsk_kprobe_holder.ko
+bin=$top/build/selftests
+mod=fastsocket
+holder=fsk_kprobe_holder
+sysctl_dir=/proc/sys/net/fastsocket
+enabled=$sysctl_dir/enabled
+procfile=/proc/net/fastsocket
+ef=/sys/kernel/tracing/enabled_functions
+ftrace_enabled=/proc/sys/kernel/ftrace_enabled
+netns_prefix=fsk-st-
+test_timeout=150
+# What guest.sh (tools/vm) calls a bad kernel log line: keep them alike.
+dmesg_bad='BUG:|WARNING:|Oops|general protection|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|blocked for more than|Call Trace|kernel BUG|refcount_t|UBSAN|KASAN|list_add corruption|list_del corruption'
+# Loading an out-of-tree, unsigned module taints with O (12) and E (13).
+allowed_taint=$(((1 << 12) | (1 << 13)))
+
+tests=(
+	load_unload_20
+	enabled_functions
+	ftrace_permanent
+	sysctl_default_and_per_netns
+	sysctl_bad_values
+	sysctl_unprivileged
+	accept_counter_1000
+	accept_semantics_enabled
+	accept_semantics_disabled
+	rmmod_blocked_accept
+	rmmod_inflight_churn
+	load_fails_on_ipmodify_conflict
+)
+
+# ---------------------------------------------------------------- helpers
+#
+# Under TCG every exec costs 70-200 ms (9p root, emulated CPU), so helpers use
+# builtins where they can and set REPLY instead of printing into $(...).
+# Output: tests run with fd 9 on the runner's stdout; say/show/fail write
+# "# " diagnostics there, live. Anything else a test prints goes to a file
+# that the runner shows, prefixed, when the test is over.
+
+ms() { # REPLY = milliseconds since the epoch
+	local t=${EPOCHREALTIME//[!0-9]/}
+
+	REPLY=$((t / 1000))
+}
+
+# FSK_SELFTEST_TIMES=1 stamps each diagnostic with the ms since the runner
+# started, to see where guest time goes.
+say() {
+	local t=${EPOCHREALTIME//[!0-9]/}
+
+	# Not ms(): callers may be about to use REPLY.
+	if [ "${FSK_SELFTEST_TIMES:-0}" = 1 ]; then
+		printf '# [%6d] %s\n' $((t / 1000 - start_ms)) "$*" >&9
+	else
+		printf '# %s\n' "$*" >&9
+	fi
+}
+
+# show FILE: a program's output, indented under the test's diagnostics.
+show() {
+	local line
+
+	while IFS= read -r line; do
+		printf '#   %s\n' "$line" >&9
+	done <"$1"
+}
+
+# fail MSG: end the test (its EXIT trap cleans up).
+fail() {
+	printf '# FAIL: %s\n' "$*" >&9
+	exit 1
+}
+
+need() { # FILE [WHAT]
+	[ -e "$1" ] || fail "missing $1${2:+ ($2)}"
+}
+
+loaded() { [ -d /sys/module/$mod ]; }
+
+load() {
+	local out
+
+	need "$ko" "build the module: make"
+	out=$(insmod "$ko" 2>&1) || fail "insmod $ko: $out"
+}
+
+unload() {
+	local out
+
+	out=$(rmmod $mod 2>&1) || fail "rmmod $mod: $out"
+}
+
+# in_ns NS CMD...: run CMD in netns NS, or in the current one if NS is empty.
+in_ns() {
+	local ns=$1
+
+	shift
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" "$@"
+	else
+		"$@"
+	fi
+}
+
+netns_add() { # NAME: a namespace with lo up; the cleanup deletes it
+	local out
+
+	out=$(ip netns add "$1" 2>&1) || fail "ip netns add $1: $out"
+	out=$(ip -n "$1" link set lo up 2>&1) || fail "lo up in $1: $out"
+}
+
+sysctl_get() { # [NS] -> REPLY
+	if [ -z "${1:-}" ]; then
+		read -r REPLY <$enabled || fail "cannot read $enabled"
+	else
+		REPLY=$(ip netns exec "$1" cat $enabled 2>&1) ||
+			fail "cannot read $enabled in $1: $REPLY"
+	fi
+}
+
+expect_enabled() { # VALUE [NS]
+	sysctl_get "${2:-}"
+	[ "$REPLY" = "$1" ] ||
+		fail "net.fastsocket.enabled${2:+ in $2} is '$REPLY', expected $1"
+}
+
+sysctl_set() { # VALUE [NS]
+	local out
+
+	need "$bin/sysctl_write"
+	out=$(in_ns "${2:-}" "$bin/sysctl_write" $enabled "$1" 2>&1) ||
+		fail "write $1 to $enabled${2:+ in $2}: $out"
+	expect_enabled "$1" "${2:-}"
+}
+
+# ef_read: EF = inet_csk_accept's lines in enabled_functions.
+ef_read() {
+	local line
+
+	need "$ef" "tracefs"
+	EF=()
+	while IFS= read -r line; do
+		[[ $line =~ ^inet_csk_accept[[:space:]] ]] && EF+=("$line")
+	done <"$ef"
+}
+
+# has_ipmodify_flag LINE: the flags between "(refcount)" and the trampoline
+# or callback part include I.
+has_ipmodify_flag() {
+	local -a words
+	local w
+
+	read -ra words <<<"$1"
+	for w in "${words[@]:2}"; do
+		[[ $w =~ ^(tramp:|-\>) ]] && break
+		[ "$w" = I ] && return 0
+	done
+	return 1
+}
+
+# bg NAME CMD...: start CMD in the background, output in $work/NAME.out,
+# pid in $bg_pid; the cleanup kills it.
+bg() {
+	local name=$1
+
+	shift
+	"$@" >"$work/$name.out" 2>&1 &
+	bg_pid=$!
+	echo "$bg_pid" >>"$work/pids"
+}
+
+wait_file() { # FILE SECONDS
+	local end
+
+	ms
+	end=$((REPLY + $2 * 1000))
+	while [ ! -s "$1" ]; do
+		ms
+		[ "$REPLY" -lt "$end" ] || return 1
+		read -r -t 0.05 -u "$never"
+	done
+	return 0
+}
+
+# counters [NS] > FILE: "cpuN accept_calls accepted" per row of
+# /proc/net/fastsocket, columns found by their header names (more will come).
+counters() {
+	local raw
+
+	if [ -z "${1:-}" ]; then
+		raw=$(<$procfile) || fail "cannot read $procfile"
+	else
+		raw=$(ip netns exec "$1" cat $procfile 2>&1) ||
+			fail "cannot read $procfile in $1: $raw"
+	fi
+	awk 'NR == 1 {
+		if ($1 != "cpu") { print "bad header: " $0 > "/dev/stderr"; exit 1 }
+		for (i = 1; i <= NF; i++) col[$i] = i
+		if (!("accept_calls" in col) || !("accepted" in col)) {
+			print "header lacks accept_calls/accepted: " $0 > "/dev/stderr"
+			exit 1
+		}
+		next
+	}
+	$1 ~ /^cpu[0-9]+$/ { print $1, $col["accept_calls"], $col["accepted"]; next }
+	{ print "bad row: " $0 > "/dev/stderr"; exit 1 }' <<<"$raw" ||
+		fail "cannot parse $procfile${1:+ in $1}"
+}
+
+# deltas BEFORE AFTER EXPECTED > FILE: per-CPU counter deltas against what a
+# program reported (same "cpuN calls accepted" lines; CPUs it did not report
+# must not move). A line per CPU; non-zero on any mismatch.
+deltas() {
+	awk 'FILENAME == ARGV[1] { bc[$1] = $2; ba[$1] = $3; next }
+	     FILENAME == ARGV[2] { ac[$1] = $2; aa[$1] = $3; cpus[$1] = 1; next }
+	     { ec[$1] = $2; ea[$1] = $3 }
+	     END {
+		bad = 0
+		for (c in cpus) {
+			dc = ac[c] - bc[c]; da = aa[c] - ba[c]
+			xc = ec[c] + 0; xa = ea[c] + 0
+			ok = dc == xc && da == xa
+			if (!ok) bad = 1
+			printf "%s: accept_calls +%d (expected %d), accepted +%d (expected %d)%s\n",
+			       c, dc, xc, da, xa, ok ? "" : "  MISMATCH"
+		}
+		for (c in ec) if (!(c in cpus)) {
+			print c ": reported by the program, no row in /proc/net/fastsocket"
+			bad = 1
+		}
+		exit bad
+	     }' "$1" "$2" "$3"
+}
+
+sum_calls() { # BEFORE AFTER -> REPLY: total accept_calls delta
+	local calls total=0
+
+	while read -r _ calls _; do total=$((total - calls)); done <"$1"
+	while read -r _ calls _; do total=$((total + calls)); done <"$2"
+	REPLY=$total
+}
+
+ncpus_in_list() { # CPULIST like 0-3,5 -> REPLY
+	local part n=0
+	local -a parts
+
+	IFS=, read -ra parts <<<"$1"
+	for part in "${parts[@]}"; do
+		if [[ $part == *-* ]]; then
+			n=$((n + ${part#*-} - ${part%-*} + 1))
+		else
+			n=$((n + 1))
+		fi
+	done
+	REPLY=$n
+}
+
+sockstat_tcp() { # [NS] -> REPLY = "inuse N orphan N tw N" of that netns
+	local proto rest raw line
+	local -a f
+
+	if [ -n "${1:-}" ]; then
+		raw=$(ip netns exec "$1" cat /proc/net/sockstat 2>&1) ||
+			fail "cannot read /proc/net/sockstat in $1: $raw"
+	else
+		raw=$(</proc/net/sockstat)
+	fi
+	REPLY=
+	while read -r proto rest; do
+		[ "$proto" = TCP: ] && REPLY=$rest
+	done <<<"$raw"
+	read -ra f <<<"$REPLY"
+	REPLY="${f[*]:0:6}"
+}
+
+# timed_rmmod: rmmod the module, duration in rmmod_ms; fail on error.
+timed_rmmod() {
+	local t0 out rc
+
+	ms
+	t0=$REPLY
+	out=$(rmmod $mod 2>&1)
+	rc=$?
+	ms
+	rmmod_ms=$((REPLY - t0))
+	[ $rc = 0 ] || fail "rmmod failed after $rmmod_ms ms: $out"
+	! loaded || fail "rmmod returned 0 but /sys/module/$mod is still there"
+}
+
+# ---------------------------------------------------------------- cleanup
+
+# Idempotent; run by the test on exit and by the runner afterwards. Prints
+# what it had to undo; returns non-zero if something stays behind.
+cleanup() {
+	local pid ns m v rc=0 i
+
+	if [ -n "${work:-}" ] && [ -s "$work/pids" ]; then
+		while read -r pid; do
+			kill -KILL "$pid" 2>/dev/null && echo "cleanup: killed leftover pid $pid"
+			# Reap it (only possible in the test that started it), so
+			# its sockets are gone before the rmmod below.
+			wait "$pid" 2>/dev/null
+		done <"$work/pids"
+		: >"$work/pids"
+	fi
+	[ -r $ftrace_enabled ] && read -r v <$ftrace_enabled
+	if [ -n "${v:-}" ] && [ "$v" != 1 ]; then
+		echo 1 >$ftrace_enabled
+		echo "cleanup: ftrace_enabled set back to 1"
+	fi
+	for m in $mod $holder; do
+		for i in 1 2 3 4 5; do
+			[ -d "/sys/module/$m" ] || break
+			rmmod "$m" 2>/dev/null && echo "cleanup: unloaded $m" && break
+			read -r -t 0.2 -u "$never"
+		done
+		[ ! -d "/sys/module/$m" ] || { echo "cleanup: cannot unload $m"; rc=1; }
+	done
+	for ns in /run/netns/"$netns_prefix"*; do
+		[ -e "$ns" ] || continue
+		ip netns delete "${ns##*/}" 2>/dev/null ||
+			{ echo "cleanup: cannot delete netns ${ns##*/}"; rc=1; }
+	done
+	return $rc
+}
+
+# ---------------------------------------------------------------- tests
+
+t_load_unload_20() {
+	local i t0
+
+	need "$ko"
+	ms
+	t0=$REPLY
+	for ((i = 1; i <= 20; i++)); do
+		load
+		[ -e $enabled ] || fail "cycle $i: $enabled missing while loaded"
+		[ -e $procfile ] || fail "cycle $i: $procfile missing while loaded"
+		unload
+		[ ! -e $sysctl_dir ] || fail "cycle $i: $sysctl_dir still there after rmmod"
+		[ ! -e $procfile ] || fail "cycle $i: $procfile still there after rmmod"
+		! loaded || fail "cycle $i: /sys/module/$mod still there after rmmod"
+	done
+	ms
+	say "20 load/unload cycles in $((REPLY - t0)) ms"
+}
+
+t_enabled_functions() {
+	ef_read
+	[ ${#EF[@]} = 0 ] || fail "inet_csk_accept in enabled_functions before insmod: ${EF[*]}"
+	load
+	ef_read
+	say "loaded: ${EF[*]}"
+	[ ${#EF[@]} = 1 ] || fail "inet_csk_accept listed ${#EF[@]} times, expected once"
+	has_ipmodify_flag "${EF[0]}" || fail "no I (IPMODIFY) flag on inet_csk_accept"
+	[[ ${EF[0]} == *"[$mod]"* ]] || fail "the ops on inet_csk_accept are not $mod's"
+	unload
+	ef_read
+	[ ${#EF[@]} = 0 ] || fail "inet_csk_accept still in enabled_functions after rmmod: ${EF[*]}"
+}
+
+t_ftrace_permanent() {
+	local out v
+
+	need "$bin/sysctl_write"
+	read -r v <$ftrace_enabled
+	[ "$v" = 1 ] || fail "ftrace_enabled is $v before the test"
+	load
+	out=$("$bin/sysctl_write" $ftrace_enabled 0) &&
+		fail "ftrace_enabled=0 was accepted while $mod is loaded"
+	say "ftrace_enabled=0 while loaded: $out"
+	[ "$out" = "write: EBUSY" ] || fail "expected 'write: EBUSY', got '$out'"
+	read -r v <$ftrace_enabled
+	[ "$v" = 1 ] || fail "ftrace_enabled is $v after the refused write"
+	ef_read
+	[ ${#EF[@]} = 1 ] || fail "the hook is gone after the refused write"
+	unload
+	# The refusal was the module's doing: without it the write goes through.
+	out=$("$bin/sysctl_write" $ftrace_enabled 0) ||
+		fail "ftrace_enabled=0 refused after rmmod too: $out"
+	out=$("$bin/sysctl_write" $ftrace_enabled 1) ||
+		fail "cannot set ftrace_enabled back to 1: $out"
+}
+
+t_sysctl_default_and_per_netns() {
+	local pre=${netns_prefix}pre a=${netns_prefix}a
+
+	# One namespace that exists before the module, one created after it.
+	# (Reads in a namespace cost an exec each: check what matters only.)
+	netns_add "$pre"
+	load
+	expect_enabled 0
+	expect_enabled 0 "$pre"
+	netns_add "$a"
+	expect_enabled 0 "$a"
+
+	sysctl_set 1
+	expect_enabled 0 "$a"
+	expect_enabled 0 "$pre"
+	sysctl_set 0
+	sysctl_set 1 "$a"
+	expect_enabled 0
+	expect_enabled 0 "$pre"
+	say "initial, $pre (created before insmod) and $a: default 0, independent both ways"
+
+	unload
+	[ ! -e $enabled ] || fail "$enabled still there after rmmod"
+	ip netns exec "$a" test ! -e $enabled ||
+		fail "$enabled still there in $a after rmmod"
+}
+
+t_sysctl_bad_values() {
+	local start v out shown
+	local -a bad=(2 -1 abc "" $'\n' " " 1x 4294967297 99999999999999999999)
+
+	need "$bin/sysctl_write"
+	load
+	for start in 0 1; do
+		sysctl_set $start
+		for v in "${bad[@]}"; do
+			printf -v shown '%q' "$v"
+			out=$("$bin/sysctl_write" $enabled "$v") &&
+				fail "writing $shown (from $start) was accepted: $out"
+			[ "$out" = "write: EINVAL" ] ||
+				fail "writing $shown (from $start): expected 'write: EINVAL', got '$out'"
+			expect_enabled $start
+		done
+		say "from $start: ${#bad[@]} bad values refused with EINVAL, value kept"
+
+		# Two numbers for one int: the kernel's int parser takes the first
+		# and reports the rest unwritten, or a handler may refuse it all.
+		out=$("$bin/sysctl_write" $enabled "1 1")
+		sysctl_get
+		say "from $start: '1 1' -> $out, value $REPLY"
+		case $out in
+		"write: EINVAL") expect_enabled $start ;;
+		"ok 3"|"partial "*) expect_enabled 1 ;;
+		*) fail "writing '1 1': unexpected '$out'" ;;
+		esac
+	done
+	# Good values in the forms sysctl(8) and echo produce.
+	for v in 0 1 $'0\n' $'1\n'; do
+		out=$("$bin/sysctl_write" $enabled "$v") ||
+			fail "writing $(printf '%q' "$v") refused: $out"
+		expect_enabled "${v%$'\n'}"
+	done
+	unload
+}
+
+t_sysctl_unprivileged() {
+	local sw out caps inner initfd v line
+	local -A got=()
+
+	need "$bin/sysctl_write"
+	load
+	# A copy that uid 65534 can surely execute, wherever the tree lives.
+	mkdir -p "$work/bin"
+	cp "$bin/sysctl_write" "$work/bin/"
+	chmod 755 "$work" "$work/bin"
+	sw=$work/bin/sysctl_write
+
+	# Unprivileged user.
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$sw" $enabled 1 2>&1) &&
+		fail "uid 65534 could write $enabled: $out"
+	say "uid 65534: $out"
+	[[ $out =~ ^(open|write):\ (EACCES|EPERM)$ ]] ||
+		fail "uid 65534: expected EACCES/EPERM, got '$out'"
+	expect_enabled 0
+
+	# root without CAP_NET_ADMIN (check that it is really gone).
+	caps=$(setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
+		awk '$1 == "CapEff:" { print $2 }' /proc/self/status 2>&1)
+	[[ $caps =~ ^[0-9a-f]+$ ]] || fail "setpriv --bounding-set=-net_admin: $caps"
+	(( (16#$caps >> 12) & 1 )) && fail "CAP_NET_ADMIN still effective ($caps)"
+	(( (16#$caps >> 21) & 1 )) || fail "CAP_SYS_ADMIN gone too ($caps): not a plain root"
+	for v in 1 0; do
+		[ $v = 0 ] && sysctl_set 1
+		out=$(setpriv --bounding-set=-net_admin --inh-caps=-net_admin "$sw" $enabled $v 2>&1) &&
+			fail "root without CAP_NET_ADMIN could write $v: $out"
+		say "root without CAP_NET_ADMIN, writing $v: $out"
+		[[ $out =~ ^(open|write):\ (EACCES|EPERM)$ ]] ||
+			fail "root without CAP_NET_ADMIN: expected EACCES/EPERM, got '$out'"
+		expect_enabled $((1 - v))
+	done
+	sysctl_set 0
+
+	# Root of a new user namespace owns its new netns, not the initial one.
+	# fd $initfd is the initial netns's file; reopening it through
+	# /proc/self/fd from inside reaches that netns's sysctl.
+	exec {initfd}<$enabled
+	# shellcheck disable=SC2016
+	inner='sw=$1 f=$2 fd=$3
+		echo "own-before $(cat $f)"
+		echo "own-write $($sw $f 1)"
+		echo "own-after $(cat $f)"
+		echo "init-view $(cat /proc/self/fd/$fd)"
+		echo "init-write $($sw /proc/self/fd/$fd 1)"'
+	out=$(unshare -Urn bash -c "$inner" inner "$sw" $enabled $initfd 2>&1)
+	exec {initfd}<&-
+	while IFS= read -r line; do
+		say "unshare -Urn: $line"
+		got[${line%% *}]=${line#* }
+	done <<<"$out"
+	[ "${got[own-before]:-}" = 0 ] || fail "the new netns does not start at 0"
+	[ "${got[own-write]:-}" = "ok 1" ] ||
+		fail "root of the new userns could not write its own netns's value"
+	[ "${got[own-after]:-}" = 1 ] || fail "the own netns's value did not become 1"
+	[ "${got[init-view]:-}" = 0 ] || fail "could not read the initial netns's value from inside"
+	[[ ${got[init-write]:-} =~ ^(open|write):\ (EACCES|EPERM)$ ]] ||
+		fail "root of a child userns was not refused (EACCES/EPERM) on the initial netns"
+	expect_enabled 0
+	unload
+}
+
+# accept_count_check RUN-NS OTHER-NS ZERO: run accept_count in RUN-NS (""
+# = initial) and require its per-CPU numbers as the deltas there (or zero
+# deltas if ZERO=1), and zero deltas in OTHER-NS when it differs.
+accept_count_check() {
+	local run_ns=$1 other_ns=$2 zero=$3 rc two=0
+
+	need "$bin/accept_count"
+	[ "$run_ns" != "$other_ns" ] && two=1
+	counters "$run_ns" >"$work/b.run"
+	[ $two = 0 ] || counters "$other_ns" >"$work/b.other"
+	in_ns "$run_ns" "$bin/accept_count" -n 1000 >"$work/ac.out" 2>&1
+	rc=$?
+	show "$work/ac.out"
+	[ $rc = 0 ] || fail "accept_count failed ($rc)"
+	counters "$run_ns" >"$work/a.run"
+	[ $two = 0 ] || counters "$other_ns" >"$work/a.other"
+	: >"$work/zero"
+	if [ "$zero" = 1 ]; then
+		cp "$work/zero" "$work/expect"
+	else
+		grep -E '^cpu[0-9]+ ' "$work/ac.out" >"$work/expect"
+	fi
+	deltas "$work/b.run" "$work/a.run" "$work/expect" >"$work/d.run"
+	rc=$?
+	say "deltas in ${run_ns:-the initial netns}:"
+	show "$work/d.run"
+	[ $rc = 0 ] || fail "counter deltas differ from what accept_count did"
+	if [ $two = 1 ]; then
+		deltas "$work/b.other" "$work/a.other" "$work/zero" >"$work/d.other"
+		rc=$?
+		say "deltas in ${other_ns:-the initial netns}:"
+		show "$work/d.other"
+		[ $rc = 0 ] || fail "counters moved in ${other_ns:-the initial netns}"
+	fi
+}
+
+t_accept_counter_1000() {
+	local ns=${netns_prefix}count possible
+	local -a rows
+
+	load
+	ncpus_in_list "$(</sys/devices/system/cpu/possible)"
+	possible=$REPLY
+	counters >"$work/rows"
+	mapfile -t rows <"$work/rows"
+	[ ${#rows[@]} = "$possible" ] ||
+		fail "$procfile has ${#rows[@]} CPU rows, $possible CPUs are possible"
+
+	say "enabled=1:"
+	sysctl_set 1
+	accept_count_check "" "" 0
+	say "enabled=0:"
+	sysctl_set 0
+	accept_count_check "" "" 1
+	say "enabled=1 in $ns only:"
+	netns_add "$ns"
+	sysctl_set 1 "$ns"
+	expect_enabled 0
+	accept_count_check "$ns" "" 0
+	unload
+}
+
+# accept_semantics_with VALUE: run accept_semantics with enabled=VALUE and
+# check that the module saw the calls (1) or kept out of them (0).
+accept_semantics_with() {
+	local rc
+
+	need "$bin/accept_semantics"
+	load
+	sysctl_set "$1"
+	counters >"$work/before"
+	"$bin/accept_semantics" >"$work/sem.out" 2>&1
+	rc=$?
+	counters >"$work/after"
+	show "$work/sem.out"
+	[ $rc = 0 ] || fail "accept_semantics failed ($rc) with enabled=$1"
+	sum_calls "$work/before" "$work/after"
+	say "accept_calls moved by $REPLY"
+	if [ "$1" = 1 ]; then
+		[ "$REPLY" -gt 0 ] || fail "accept_calls did not move: the replacement was not used"
+	else
+		[ "$REPLY" = 0 ] || fail "accept_calls moved by $REPLY with enabled=0"
+	fi
+	unload
+}
+
+t_accept_semantics_enabled() {
+	accept_semantics_with 1
+}
+
+t_accept_semantics_disabled() {
+	accept_semantics_with 0
+}
+
+t_rmmod_blocked_accept() {
+	local pid port rc result conn line idle_ms limit
+
+	need "$bin/accept_blocked"
+	# What an rmmod costs here with nobody in accept(): the ftrace and
+	# RCU-tasks grace periods alone take 1-2 s on a busy TCG guest.
+	load
+	timed_rmmod
+	idle_ms=$rmmod_ms
+	limit=$((2 * idle_ms > 2000 ? 2 * idle_ms : 2000))
+	load
+	sysctl_set 1
+	bg blocked "$bin/accept_blocked" -r "$work/ready" -t 15
+	pid=$bg_pid
+	wait_file "$work/ready" 20 ||
+		{ show "$work/blocked.out"; fail "accept_blocked never got ready"; }
+	read -r port <"$work/ready"
+	timed_rmmod
+	say "rmmod with a thread blocked in accept(): $rmmod_ms ms (idle: $idle_ms ms)"
+	[ "$rmmod_ms" -lt $limit ] ||
+		fail "rmmod took $rmmod_ms ms (limit $limit ms: 2 s, or twice an idle rmmod)"
+	kill -0 "$pid" 2>/dev/null ||
+		{ show "$work/blocked.out"; fail "accept_blocked ended before any connection"; }
+	exec {conn}<>"/dev/tcp/127.0.0.1/$port" || fail "connect to port $port failed"
+	wait "$pid"
+	rc=$?
+	exec {conn}<&-
+	show "$work/blocked.out"
+	result=
+	while read -r line; do
+		[[ $line == "result "* ]] && result=${line#result }
+	done <"$work/blocked.out"
+	say "the accept() blocked across rmmod: ${result:-no result}"
+	[ $rc = 0 ] && [ "$result" = got ] ||
+		fail "the thread blocked in accept() did not get the next connection"
+}
+
+# In a namespace of its own: a known, quiet sockstat baseline, and no
+# TIME_WAIT sockets or port choices left over from other tests.
+t_rmmod_inflight_churn() {
+	local ns=${netns_prefix}churn base now pid rc end
+
+	need "$bin/conn_churn"
+	netns_add "$ns"
+	sockstat_tcp "$ns"
+	base=$REPLY
+	say "sockstat in $ns before: $base"
+	load
+	sysctl_set 1 "$ns"
+	bg churn ip netns exec "$ns" "$bin/conn_churn" -t 3 -j 2 -r "$work/ready"
+	pid=$bg_pid
+	wait_file "$work/ready" 20 ||
+		{ show "$work/churn.out"; fail "conn_churn never accepted a connection"; }
+	read -r -t 0.5 -u "$never"
+	timed_rmmod
+	say "rmmod during connect/accept/close churn: $rmmod_ms ms"
+	wait "$pid"
+	rc=$?
+	show "$work/churn.out"
+	[ $rc = 0 ] || fail "conn_churn saw errors ($rc)"
+	# No hard promptness limit under load (each ftrace unregistration waits
+	# for RCU-tasks grace periods, which stretch on a saturated guest), but
+	# it must not wait for much longer than the load lasts.
+	[ "$rmmod_ms" -lt 10000 ] || fail "rmmod took $rmmod_ms ms under load"
+	# inuse and orphan come back; TIME_WAIT (tw) may stay for a while.
+	ms
+	end=$((REPLY + 10000))
+	while :; do
+		sockstat_tcp "$ns"
+		now=$REPLY
+		[ "${now% tw *}" = "${base% tw *}" ] && break
+		ms
+		[ "$REPLY" -lt "$end" ] || fail "sockstat did not settle: before '$base', now '$now'"
+		read -r -t 0.2 -u "$never"
+	done
+	say "sockstat in $ns after:  $now"
+}
+
+t_load_fails_on_ipmodify_conflict() {
+	local out marker line
+	local -a lines=()
+
+	need "$holder_ko" "make kmod"
+	need "$ko"
+	ef_read
+	[ ${#EF[@]} = 0 ] || fail "inet_csk_accept already hooked: ${EF[*]}"
+	out=$(insmod "$holder_ko" 2>&1) || fail "insmod $holder_ko: $out"
+	ef_read
+	say "holder: ${EF[*]}"
+	[ ${#EF[@]} = 1 ] || fail "the kprobe holder is not in enabled_functions"
+	has_ipmodify_flag "${EF[0]}" || fail "the holder's kprobe is not an IPMODIFY user"
+
+	ms
+	marker="fsk-selftest: conflict $$ $REPLY"
+	echo "$marker" >/dev/kmsg
+	out=$(insmod "$ko" 2>&1) && fail "insmod $mod succeeded next to an IPMODIFY kprobe"
+	say "insmod: $out"
+	[[ $out == *"Device or resource busy"* ]] || fail "insmod did not fail with EBUSY"
+	! loaded || fail "/sys/module/$mod exists after the failed load"
+	[ ! -e $procfile ] || fail "$procfile left behind by the failed load"
+	[ ! -e $sysctl_dir ] || fail "$sysctl_dir left behind by the failed load"
+	ef_read
+	[ ${#EF[@]} = 1 ] || fail "inet_csk_accept listed ${#EF[@]} times after the failed load"
+	[[ ${EF[0]} != *"[$mod]"* ]] || fail "$mod's ops still on inet_csk_accept"
+
+	kernel_log_since "$marker"
+	for line in "${KLOG[@]}"; do
+		[[ $line == *"$mod"* && $line == *inet_csk_accept* ]] && lines+=("$line")
+	done
+	say "kernel log:"
+	for line in "${lines[@]}"; do
+		say "  $line"
+	done
+	[ ${#lines[@]} = 1 ] ||
+		fail "expected one line from $mod naming inet_csk_accept, found ${#lines[@]}"
+	[[ ${lines[0],,} =~ busy|ipmodify|conflict|owner|in\ use ]] ||
+		fail "the log line does not say what the conflict is"
+
+	out=$(rmmod $holder 2>&1) || fail "rmmod $holder: $out"
+	ef_read
+	[ ${#EF[@]} = 0 ] || fail "inet_csk_accept still hooked after rmmod $holder"
+	load
+	ef_read
+	[ ${#EF[@]} = 1 ] && [[ ${EF[0]} == *"[$mod]"* ]] ||
+		fail "$mod loaded but does not hook inet_csk_accept"
+	unload
+}
+
+# ---------------------------------------------------------------- driver
+
+# kernel_log_since MARKER: KLOG = kernel log lines after the line MARKER.
+kernel_log_since() {
+	local line on=0
+
+	KLOG=()
+	while IFS= read -r line; do
+		if [ $on = 1 ]; then
+			KLOG+=("$line")
+		elif [[ $line == *"$1" ]]; then
+			on=1
+		fi
+	done < <(dmesg 2>/dev/null)
+}
+
+# run_test N NAME: run t_NAME in a subshell in its own process group (so a
+# watchdog can stop it with everything it started), then clean up after it
+# and look at the kernel log and taint. Prints the TAP line.
+run_test() {
+	local n=$1 name=$2 rc t0 marker taint0 taint1 tpid wd line v
+	local -a why=()
+
+	work=$base/$n
+	mkdir -p "$work"
+	marker="fsk-selftest: $$ begin $n $name"
+	echo "$marker" >/dev/kmsg
+	read -r taint0 </proc/sys/kernel/tainted
+	ms
+	t0=$REPLY
+
+	cleanup >"$work/cleanup" 2>&1
+	loaded && why+=("the module was loaded before the test and could not be removed")
+	while IFS= read -r line; do echo "# before: $line"; done <"$work/cleanup"
+	if [ ${#why[@]} = 0 ]; then
+		set -m
+		(
+			trap 'cleanup >"$work/cleanup" 2>&1' EXIT
+			trap 'exit 143' TERM
+			"t_$name"
+		) 9>&1 >"$work/stray" 2>&1 &
+		tpid=$!
+		set +m
+		(
+			read -r -t $test_timeout -u "$never"
+			echo "# timed out after $test_timeout s"
+			kill -TERM -- -$tpid 2>/dev/null
+			read -r -t 5 -u "$never"
+			kill -KILL -- -$tpid 2>/dev/null
+		) &
+		wd=$!
+		wait $tpid
+		rc=$?
+		kill $wd 2>/dev/null
+		wait $wd 2>/dev/null
+		while IFS= read -r line; do echo "# | $line"; done <"$work/stray"
+		while IFS= read -r line; do echo "# $line"; done <"$work/cleanup"
+		case $rc in
+		0) ;;
+		143|137) why+=("stopped after $test_timeout s") ;;
+		*) why+=("exit status $rc") ;;
+		esac
+		cleanup >"$work/cleanup" 2>&1 || why+=("cleanup failed")
+		while IFS= read -r line; do echo "# after: $line"; done <"$work/cleanup"
+	fi
+
+	kernel_log_since "$marker"
+	v=0
+	for line in "${KLOG[@]}"; do
+		[[ $line =~ $dmesg_bad ]] || continue
+		echo "# dmesg: $line"
+		v=$((v + 1))
+	done
+	[ $v = 0 ] || why+=("the kernel logged $v bad lines")
+	read -r taint1 </proc/sys/kernel/tainted
+	if (( (taint1 & ~allowed_taint) != (taint0 & ~allowed_taint) )); then
+		why+=("kernel taint went from $taint0 to $taint1")
+	fi
+	ms
+	echo "# $name: $((REPLY - t0)) ms"
+	if [ ${#why[@]} = 0 ]; then
+		echo "ok $n - $name"
+		return 0
+	fi
+	for v in "${why[@]}"; do echo "# $name: $v"; done
+	echo "not ok $n - $name"
+	return 1
+}
+
+usage() {
+	echo "usage: $0 [--filter REGEX]" >&2
+	exit 2
+}
+
+main() {
+	local filter='' t n=0 failed=0 t0
+	local -a selected=()
+
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--filter) [ $# -ge 2 ] || usage; filter=$2; shift 2 ;;
+		--filter=*) filter=${1#*=}; shift ;;
+		*) usage ;;
+		esac
+	done
+	[ "$(id -u)" = 0 ] || { echo "$0: must run as root (in a guest)" >&2; exit 2; }
+
+	for t in "${tests[@]}"; do
+		[ -z "$filter" ] || [[ $t =~ $filter ]] && selected+=("$t")
+	done
+	# A pipe nobody writes to: "read -t" on it is a sleep without a process.
+	exec {never}<> <(:)
+	base=$(mktemp -d /tmp/fsk-selftests.XXXXXX) || exit 2
+	ms
+	t0=$REPLY
+	start_ms=$REPLY
+	echo "TAP version 13"
+	echo "1..${#selected[@]}"
+	echo "# fastsocket selftests on $kver, $(nproc) CPUs"
+	# The guest should provide these; the tests need them.
+	[ -e "$ef" ] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+	ip link set lo up 2>/dev/null
+	for t in "${selected[@]}"; do
+		n=$((n + 1))
+		run_test $n "$t" || failed=$((failed + 1))
+	done
+	rm -rf "$base"
+	ms
+	echo "# $((n - failed)) passed, $failed failed in $((REPLY - t0)) ms"
+	[ $failed = 0 ]
+}
+
+main "$@"
