@@ -77,7 +77,7 @@ stage unit tools/run-unit.sh
 stage dkms sh -c "tools/dkms.sh test build/dkms $(echo $kernels) && echo 'ok - dkms add/build/install for: $(echo $kernels)'"
 
 for k in $kernels; do
-	stage "selftests-$k" tools/vm/run.sh --timeout 600 "$k" -- selftests/run.sh
+	stage "selftests-$k" tools/vm/run.sh --timeout 1200 "$k" -- selftests/all.sh
 done
 
 summary
