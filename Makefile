@@ -13,16 +13,17 @@ MODULE_SRCS := $(wildcard src/*.c src/*.h) src/Kbuild
 KMOD_SRCS := $(wildcard selftests/kmod/*.c) selftests/kmod/Kbuild
 HEADERS := $(wildcard include/fastsocket/*.h)
 
-.PHONY: all module kmod selftests check lint unit deps vm-demo \
+.PHONY: all module kmod bpf tools selftests check lint unit deps vm-demo bench \
 	dkms-install dkms-uninstall clean help
 
-all: module kmod selftests
+all: module kmod bpf tools selftests
 
 help:
 	@echo "make [KVER=<release>]   build fastsocket.ko for $(if $(KVERS),$(KVERS),no installed kernel)"
 	@echo "make check              install packages, build, lint, unit tests, selftests in a VM per kernel"
 	@echo "make lint               hooking rules (IBT safety) and kernel coding style"
 	@echo "make vm-demo            boot a kernel, load the module, flip the sysctl in two netns"
+	@echo "make bench              connections per second, stock vs fastsocket, per kernel"
 	@echo "make dkms-install       install through DKMS for every installed kernel"
 	@echo "make dkms-uninstall     remove it again"
 
@@ -32,13 +33,13 @@ define kernel_rules
 $(BUILD)/$(1)/fastsocket.ko: $(MODULE_SRCS) $(HEADERS) VERSION
 	@mkdir -p $(BUILD)/$(1)
 	@for f in $(MODULE_SRCS); do ln -sf $(TOP)/$$$$f $(BUILD)/$(1)/; done
-	$(MAKE) -C /lib/modules/$(1)/build M=$(BUILD)/$(1) FSK_TOP=$(TOP) \
+	$$(MAKE) -C /lib/modules/$(1)/build M=$(BUILD)/$(1) FSK_TOP=$(TOP) \
 		FSK_WERROR=1 modules
 
 $(BUILD)/$(1)/kmod/fsk_kprobe_holder.ko: $(KMOD_SRCS)
 	@mkdir -p $(BUILD)/$(1)/kmod
 	@for f in $(KMOD_SRCS); do ln -sf $(TOP)/$$$$f $(BUILD)/$(1)/kmod/; done
-	$(MAKE) -C /lib/modules/$(1)/build M=$(BUILD)/$(1)/kmod modules
+	$$(MAKE) -C /lib/modules/$(1)/build M=$(BUILD)/$(1)/kmod modules
 endef
 $(foreach k,$(KVERS),$(eval $(call kernel_rules,$(k))))
 
@@ -47,8 +48,17 @@ module: $(foreach k,$(KVERS),$(BUILD)/$(k)/fastsocket.ko)
 
 kmod: $(foreach k,$(KVERS),$(BUILD)/$(k)/kmod/fsk_kprobe_holder.ko)
 
-selftests:
+bpf:
+	$(MAKE) -C bpf O=$(BUILD)/bpf
+
+tools: bpf
+	$(MAKE) -C tools/fastsocketctl O=$(BUILD)/tools BPF_O=$(BUILD)/bpf
+	$(MAKE) -C tools/bench O=$(BUILD)/bench
+
+selftests: bpf
 	$(MAKE) -C selftests O=$(BUILD)/selftests
+	$(MAKE) -C selftests/llt O=$(BUILD)/selftests/llt
+	$(MAKE) -C selftests/rfd O=$(BUILD)/selftests/rfd BPF_O=$(BUILD)/bpf
 
 deps:
 	tools/install-deps.sh

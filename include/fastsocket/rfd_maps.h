@@ -94,6 +94,8 @@ struct fsk_rfd_steer {
  *    options and AH headers are walked, each inside the payload; fragment
  *    headers, other next headers, or one header too many are not_tcp.
  *  - TCP: data offset >= 5 and the whole header inside the IP payload.
+ * A header chain reaching past byte 4096 of the frame counts as malformed
+ * (a bound the verifier needs; no real frame comes near it).
  */
 #define FSK_RFD_MAX_VLANS	2
 #define FSK_RFD_MAX_EXTHDRS	8
