@@ -20,7 +20,7 @@ failures=()
 
 # stage NAME CMD...: run CMD, echo its output live, count its TAP lines.
 stage() {
-	local name=$1 log=$logdir/$1.log rc p f s
+	local name=$1 log=$logdir/$1.log rc p f s t0=$(date +%s)
 	shift
 	echo "# === $name"
 	"$@" 2>&1 | tee "$log"
@@ -37,7 +37,8 @@ stage() {
 		failures+=("$name: $(grep -E '^not ok\b' "$log" | head -n3 | tr '\n' ';')")
 	fi
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-	echo "# $name: $p passed, $f failed$([ "$s" -gt 0 ] && echo ", $s skipped") ($(date +%s) s)"
+	echo "# $name: $p passed, $f failed$([ "$s" -gt 0 ] && echo ", $s skipped")" \
+		"($(( $(date +%s) - t0 )) s)"
 	return "$rc"
 }
 
@@ -59,7 +60,7 @@ if [ "${FSK_CHECK_SKIP_DEPS:-0}" != 1 ]; then
 	stage deps tools/install-deps.sh || summary
 fi
 
-kernels=${FSK_CHECK_KERNELS:-$(tools/kernels.sh)}
+kernels=$(echo ${FSK_CHECK_KERNELS:-$(tools/kernels.sh)})
 if [ -z "$kernels" ]; then
 	echo "not ok - no supported kernel headers installed"
 	failed=$((failed + 1))

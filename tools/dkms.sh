@@ -49,7 +49,7 @@ uninstall)
 	rm -rf "/usr/src/$name-$version"
 	;;
 test)
-	out=${1:?usage: tools/dkms.sh test OUTDIR [KVER...]}
+	out=$(realpath -m "${1:?usage: tools/dkms.sh test OUTDIR [KVER...]}")
 	shift
 	rm -rf "$out"
 	mkdir -p "$out/source" "$out/tree" "$out/install"

@@ -96,6 +96,7 @@ mount -t sysfs sysfs /sys || fail "mount /sys"
 mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
 exec </dev/console >/dev/console 2>&1
 
+set -f
 cmdline=$(cat /proc/cmdline)
 guest_b64=
 cwd_b64=
@@ -111,6 +112,7 @@ done
 guest=$(echo "$guest_b64" | base64 -d) || fail "bad fsk.guest="
 cwd=/
 [ -z "$cwd_b64" ] || cwd=$(echo "$cwd_b64" | base64 -d) || fail "bad fsk.cwd="
+set +f
 
 for module in /modules/*.ko; do
 	[ -e "$module" ] || continue
