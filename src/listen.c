@@ -19,6 +19,7 @@
  */
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
+#include <linux/delay.h>
 #include <linux/hashtable.h>
 #include <linux/module.h>
 #include <linux/net.h>
@@ -31,6 +32,7 @@
 #include <net/inet6_hashtables.h>
 #include <net/ipv6.h>
 #include <net/request_sock.h>
+#include <net/sock_reuseport.h>
 #include <net/tcp.h>
 #include <net/transp_v6.h>
 
@@ -58,6 +60,8 @@ struct fsk_clone_wq {
 
 struct fsk_listener {
 	struct hlist_node hash_node;
+	/* On fsk_migrating while rmmod moves its clones' connections. */
+	struct list_head migrating_node;
 	struct sock *parent;
 	struct work_struct release_work;
 	struct fsk_clone_wq **clone_wqs;
@@ -78,6 +82,13 @@ static bool fsk_listen_stopping;
 /* Closes clones in process context; drained before the module goes. */
 static struct workqueue_struct *fsk_listen_wq;
 static enum cpuhp_state fsk_cpuhp_state;
+/*
+ * Listeners being given back to the kernel at rmmod, whose clones hand their
+ * requests and connections to the listener (RCU list, writers under
+ * fsk_listen_mutex).
+ */
+static LIST_HEAD(fsk_migrating);
+static atomic_t fsk_migrating_count = ATOMIC_INIT(0);
 
 static struct fsk_listener *fsk_listener_find(const struct sock *sk)
 {
@@ -331,33 +342,23 @@ static void fsk_clone_unlink(struct sock *clone, struct fsk_clone_wq *cw)
 	spin_unlock_bh(&head->lock);
 }
 
+/*
+ * The kernel's own teardown of a listener's accept queue: each connection
+ * is handed to another listener if reuseport_migrate_sock() names one (ours
+ * does during rmmod: the application's listener), else reset.
+ */
+static void fsk_clone_stop(struct sock *clone)
+{
+	lock_sock(clone);
+	inet_csk_listen_stop(clone);
+	release_sock(clone);
+}
+
 static void fsk_clone_close(struct sock *clone)
 {
 	/* With no bucket, no port: closing must not release the parent's. */
 	WRITE_ONCE(inet_sk(clone)->inet_num, 0);
 	tcp_close(clone, 0);
-}
-
-/* Move the connections queued on a clone to the parent's accept queue. */
-static void fsk_clone_requeue(struct sock *clone, struct sock *parent)
-{
-	struct request_sock *req;
-
-	while ((req = reqsk_queue_remove(&inet_csk(clone)->icsk_accept_queue,
-					 clone))) {
-		struct sock *child = req->sk;
-
-		local_bh_disable();
-		bh_lock_sock(child);
-		sock_hold(child);
-		/* On failure (parent not listening) the child is reset. */
-		if (!inet_csk_reqsk_queue_add(parent, req, child))
-			reqsk_put(req);
-		bh_unlock_sock(child);
-		local_bh_enable();
-		sock_put(child);
-		cond_resched();
-	}
 }
 
 static void fsk_listener_release_work(struct work_struct *work)
@@ -369,6 +370,8 @@ static void fsk_listener_release_work(struct work_struct *work)
 	/* Readers that found the listener have taken their clone references. */
 	synchronize_rcu();
 	for_each_possible_cpu(cpu) {
+		if (l->clones[cpu])
+			fsk_clone_stop(l->clones[cpu]);
 		if (l->clones[cpu])
 			fsk_clone_close(l->clones[cpu]);
 		if (l->clone_wqs[cpu])
@@ -392,9 +395,20 @@ static bool fsk_listener_unpublish(struct fsk_listener *l)
 	if (!hlist_unhashed(&l->hash_node)) {
 		hash_del_rcu(&l->hash_node);
 		atomic_dec(&fsk_net(sock_net(l->parent))->managed_listeners);
-		for_each_possible_cpu(cpu)
-			if (l->clones[cpu])
-				fsk_clone_unlink(l->clones[cpu], l->clone_wqs[cpu]);
+		for_each_possible_cpu(cpu) {
+			struct sock *clone = l->clones[cpu];
+
+			if (!clone)
+				continue;
+			/*
+			 * Not listening any more: a late ACK of one of its
+			 * handshakes takes the kernel's path for a stopped
+			 * listener (migrate, or drop and look up again)
+			 * instead of making a connection without a port.
+			 */
+			inet_sk_set_state(clone, TCP_CLOSE);
+			fsk_clone_unlink(clone, l->clone_wqs[cpu]);
+		}
 		unpublished = true;
 	}
 	spin_unlock_bh(&fsk_listeners_lock);
@@ -453,11 +467,10 @@ static void fsk_listener_create(struct sock *parent)
 	l = fsk_listener_alloc(parent);
 	if (!l)
 		return;
-	cpus_read_lock();
+	/* The caller holds the CPU hotplug lock: the online set is stable. */
 	for_each_online_cpu(cpu)
 		if (fsk_clone_make(parent, cpu, &l->clones[cpu], &l->clone_wqs[cpu]))
 			clones++;
-	cpus_read_unlock();
 	if (!clones) {
 		kfree(l->clone_wqs);
 		kfree(l);
@@ -492,6 +505,11 @@ static void fsk_listen_started(struct sock *sk)
 	const struct fsk_net *fn = fsk_net(sock_net(sk));
 	struct fsk_listener *l;
 
+	/*
+	 * Lock order: the CPU hotplug lock, fsk_listen_mutex, the socket; the
+	 * hotplug callback gets the first from the hotplug core.
+	 */
+	cpus_read_lock();
 	mutex_lock(&fsk_listen_mutex);
 	lock_sock(sk);
 	if (sk->sk_state != TCP_LISTEN || fsk_listen_stopping)
@@ -508,6 +526,7 @@ static void fsk_listen_started(struct sock *sk)
 out:
 	release_sock(sk);
 	mutex_unlock(&fsk_listen_mutex);
+	cpus_read_unlock();
 }
 
 static int fsk_inet_listen(struct socket *sock, int backlog)
@@ -837,7 +856,49 @@ static int fsk_listen_cpu_online(unsigned int cpu)
 	return 0;
 }
 
+/* During rmmod, a clone's requests and connections go to its listener. */
+static struct sock *fsk_migration_target(const struct sock *sk)
+{
+	struct sock *target = NULL;
+	struct fsk_listener *l;
+	int cpu;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(l, &fsk_migrating, migrating_node)
+		for_each_possible_cpu(cpu)
+			if (READ_ONCE(l->clones[cpu]) == sk) {
+				target = l->parent;
+				goto found;
+			}
+found:
+	if (target && (inet_sk_state_load(target) != TCP_LISTEN ||
+		       !refcount_inc_not_zero(&target->sk_refcnt)))
+		target = NULL;
+	rcu_read_unlock();
+	return target;
+}
+
+static struct sock *fsk_reuseport_migrate_sock(struct sock *sk,
+					       struct sock *migrating_sk,
+					       struct sk_buff *skb)
+{
+	int idx = fsk_enter();
+	struct sock *nsk = reuseport_migrate_sock(sk, migrating_sk, skb);
+
+	if (!nsk)
+		nsk = fsk_migration_target(sk);
+	fsk_exit(idx);
+	return nsk;
+}
+
+static bool notrace fsk_migrate_wanted(struct ftrace_regs *fregs)
+{
+	return atomic_read(&fsk_migrating_count) > 0;
+}
+
 static struct fsk_hook fsk_listen_hooks[] = {
+	FSK_HOOK(reuseport_migrate_sock, fsk_reuseport_migrate_sock,
+		 fsk_migrate_wanted),
 	FSK_HOOK(inet_listen, fsk_inet_listen, fsk_inet_listen_wanted),
 	FSK_HOOK(inet_csk_listen_stop, fsk_inet_csk_listen_stop,
 		 fsk_listen_stop_wanted),
@@ -878,15 +939,20 @@ out_wq:
  */
 void fsk_listen_dismantle(void)
 {
+	unsigned long deadline;
 	struct fsk_listener *l;
 	unsigned int bkt;
+	bool pending;
 	int cpu;
 
 	mutex_lock(&fsk_listen_mutex);
 	fsk_listen_stopping = true;
 	mutex_unlock(&fsk_listen_mutex);
+	/* Outside the mutex: hotplug callbacks take it under the CPU lock. */
 	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
+	mutex_lock(&fsk_listen_mutex);
 
+	/* Every listener off the hash, onto the migration list. */
 	for (;;) {
 		l = NULL;
 		spin_lock_bh(&fsk_listeners_lock);
@@ -898,17 +964,47 @@ void fsk_listen_dismantle(void)
 		if (!l)
 			break;
 		if (fsk_listener_unpublish(l)) {
-			/* Nothing queued on a clone is lost: it moves. */
-			synchronize_rcu();
-			lock_sock(l->parent);
-			for_each_possible_cpu(cpu)
-				if (l->clones[cpu])
-					fsk_clone_requeue(l->clones[cpu], l->parent);
-			release_sock(l->parent);
-			queue_work(fsk_listen_wq, &l->release_work);
+			list_add_rcu(&l->migrating_node, &fsk_migrating);
+			atomic_inc(&fsk_migrating_count);
 		}
 		sock_put(l->parent);
 	}
+	/* Done with every lookup that saw a clone listening. */
+	synchronize_rcu();
+
+	/* Queued connections move to the listener, as reuseport does. */
+	list_for_each_entry(l, &fsk_migrating, migrating_node) {
+		for_each_possible_cpu(cpu)
+			if (l->clones[cpu])
+				fsk_clone_stop(l->clones[cpu]);
+		if (!reqsk_queue_empty(&inet_csk(l->parent)->icsk_accept_queue))
+			l->parent->sk_data_ready(l->parent);
+	}
+
+	/*
+	 * Handshakes in flight on a clone move on their next ACK or SYN-ACK
+	 * retransmit (the first comes after a second): wait for them while
+	 * the hooks still name the listener, a few seconds at most.
+	 */
+	deadline = jiffies + 3 * HZ;
+	do {
+		pending = false;
+		list_for_each_entry(l, &fsk_migrating, migrating_node)
+			for_each_possible_cpu(cpu)
+				if (l->clones[cpu] && inet_csk_reqsk_queue_len(l->clones[cpu]))
+					pending = true;
+		if (pending)
+			msleep(20);
+	} while (pending && time_before(jiffies, deadline));
+
+	while (!list_empty(&fsk_migrating)) {
+		l = list_first_entry(&fsk_migrating, struct fsk_listener, migrating_node);
+		list_del_rcu(&l->migrating_node);
+		atomic_dec(&fsk_migrating_count);
+		/* The release work waits for RCU before the clones go. */
+		queue_work(fsk_listen_wq, &l->release_work);
+	}
+	mutex_unlock(&fsk_listen_mutex);
 }
 
 /* After every hook is gone and no task is left in them. */

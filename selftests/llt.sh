@@ -1,0 +1,701 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# selftests/llt.sh - Local Listen Table selftests, TAP 13 on stdout.
+#
+# usage: selftests/llt.sh [--filter REGEX]
+#
+# Run as root from the repository root inside a throwaway guest with two
+# CPUs or more: tools/vm/run.sh KVER -- selftests/llt.sh. It loads
+# build/$(uname -r)/fastsocket.ko itself and unloads it at the end, and uses
+#   build/selftests/llt/llt        (selftests/llt/Makefile)
+# and the host's nginx and wrk for the real-server test.
+#
+# Each test is a function t_NAME that fails with a reason or returns; most
+# run one llt subcommand, which does the checking and prints "# " lines. A
+# test runs in a subshell in its own process group under a watchdog
+# ($test_timeout s). Whatever it leaves behind (programs, nginx, namespaces,
+# offline CPUs, sysctls, an unloaded module) is put back by the runner, so
+# one failure does not cascade. The runner also fails a test during which the
+# kernel logged a BUG/WARNING/... or got tainted.
+#
+# Environment: FSK_LLT_NGINX_REQUESTS (default 10000) requests nginx serves.
+set -u
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kver=$(uname -r)
+ko=$top/build/$kver/fastsocket.ko
+llt=$top/build/selftests/llt/llt
+mod=fastsocket
+sysctl_dir=/proc/sys/net/fastsocket
+procfile=/proc/net/fastsocket
+netns_prefix=fsk-llt-
+nginx_requests=${FSK_LLT_NGINX_REQUESTS:-10000}
+test_timeout=90
+# What guest.sh (tools/vm) calls a bad kernel log line: keep them alike.
+dmesg_bad='BUG:|WARNING:|Oops|general protection|soft lockup|hard LOCKUP'
+dmesg_bad+='|rcu_sched self-detected|rcu: INFO|blocked for more than|Call Trace'
+dmesg_bad+='|kernel BUG|refcount_t|UBSAN|KASAN|list_add corruption|list_del corruption'
+allowed_taint=$(((1 << 12) | (1 << 13)))
+
+tests=(
+	syncookies_ack_other_cpu
+	eligibility
+	memory
+	locality
+	nostrand_block
+	nostrand_poll
+	nostrand_epoll_lt
+	nostrand_epoll_et
+	nostrand_epoll_exclusive
+	close_with_queued
+	shutdown_and_listen_again
+	sysctl_flips_under_traffic
+	rmmod_with_queued
+	rmmod_under_traffic
+	ipv4_wildcard
+	ipv4_loopback
+	ipv4_other_address
+	ipv6_wildcard
+	ipv6_loopback
+	ipv4_mapped_ipv6
+	two_netns
+	reuseport_incoming_cpu
+	opt_defer_accept
+	opt_fastopen
+	opt_rcvbuf_sndbuf
+	opt_maxseg
+	opt_freebind
+	opt_bindtodevice
+	opt_user_timeout
+	opt_keepalive
+	opt_misc_inherited
+	opt_listen_again
+	syncookies
+	cpu_hotplug
+	nginx
+	unload
+)
+
+# ---------------------------------------------------------------- helpers
+
+ms() { # REPLY = milliseconds since the epoch
+	local t=${EPOCHREALTIME//[!0-9]/}
+
+	REPLY=$((t / 1000))
+}
+
+say() {
+	printf '# %s\n' "$*"
+}
+
+fail() {
+	printf '# FAIL: %s\n' "$*"
+	exit 1
+}
+
+# skip REASON: the test cannot check what it is about here and now.
+skip() {
+	printf '%s\n' "$*" >"$work/skip"
+	exit 4
+}
+
+pause() { # SECONDS (fractions allowed), without a process
+	read -r -t "$1" -u "$never"
+}
+
+need() { # FILE [WHAT]
+	[ -e "$1" ] || fail "missing $1${2:+ ($2)}"
+}
+
+loaded() { [ -d /sys/module/$mod ]; }
+
+load() {
+	local out
+
+	need "$ko" "make module"
+	out=$(insmod "$ko" 2>&1) || fail "insmod $ko: $out"
+}
+
+unload() {
+	local out
+
+	out=$(rmmod $mod 2>&1) || fail "rmmod $mod: $out"
+}
+
+netns_add() { # NAME: a namespace with lo up; the cleanup deletes it
+	local out
+
+	out=$(ip netns add "$1" 2>&1) || fail "ip netns add $1: $out"
+	out=$(ip -n "$1" link set lo up 2>&1) || fail "lo up in $1: $out"
+}
+
+# bg NAME CMD...: CMD in the background, output in $work/NAME.out, pid in
+# bg_pid; the cleanup kills it.
+bg() {
+	local name=$1
+
+	shift
+	"$@" >"$work/$name.out" 2>&1 &
+	bg_pid=$!
+	echo "$bg_pid" >>"$work/pids"
+}
+
+show() { # FILE: a program's output, as diagnostics
+	local line
+
+	while IFS= read -r line; do
+		[[ $line == "#"* ]] || line="# $line"
+		printf '%s\n' "$line"
+	done <"$1"
+}
+
+wait_file() { # FILE SECONDS
+	local end
+
+	ms
+	end=$((REPLY + $2 * 1000))
+	while [ ! -s "$1" ]; do
+		ms
+		[ "$REPLY" -lt "$end" ] || return 1
+		pause 0.05
+	done
+	return 0
+}
+
+# llt SUBCOMMAND ARGS...: run the helper; its "# " lines go straight out.
+llt() {
+	need "$llt" "make -C selftests/llt"
+	"$llt" "$@" -p "$port" 2>&1
+}
+
+# counters -> CNT[column] = sum over CPUs of /proc/net/fastsocket
+counters() {
+	local -a f names
+	local i
+
+	CNT=()
+	{
+		read -ra names
+		[ "${names[0]:-}" = cpu ] || fail "bad header in $procfile"
+		while read -ra f; do
+			for ((i = 1; i < ${#names[@]}; i++)); do
+				CNT[${names[i]}]=$((${CNT[${names[i]}]:-0} + f[i]))
+			done
+		done
+	} <$procfile || fail "cannot read $procfile"
+}
+
+fsk_set() { # NAME VALUE (this netns)
+	echo "$2" >"$sysctl_dir/$1" || fail "cannot set net.fastsocket.$1=$2"
+}
+
+# ---------------------------------------------------------------- cleanup
+
+# Idempotent; after each test and at the end. Prints what it had to undo.
+cleanup() {
+	local pid ns f v
+
+	if [ -s "$work/pids" ]; then
+		while read -r pid; do
+			kill -KILL "$pid" 2>/dev/null && echo "cleanup: killed pid $pid"
+			wait "$pid" 2>/dev/null
+		done <"$work/pids"
+		: >"$work/pids"
+	fi
+	if [ -s "$work/nginx/nginx.pid" ]; then
+		# Its workers went with the test's process group.
+		read -r pid <"$work/nginx/nginx.pid"
+		kill -KILL "$pid" 2>/dev/null && echo "cleanup: killed nginx $pid"
+		rm -f "$work/nginx/nginx.pid"
+	fi
+	for f in /sys/devices/system/cpu/cpu*/online; do
+		[ -w "$f" ] || continue
+		read -r v <"$f"
+		[ "$v" = 0 ] && echo 1 >"$f" && echo "cleanup: ${f%/online} back online"
+	done
+	for ns in /run/netns/"$netns_prefix"*; do
+		[ -e "$ns" ] || continue
+		ip netns delete "${ns##*/}" 2>/dev/null ||
+			echo "cleanup: cannot delete netns ${ns##*/}"
+	done
+	for f in tcp_fastopen tcp_syncookies; do
+		read -r v <"/proc/sys/net/ipv4/$f"
+		[ "$v" = "${saved[$f]}" ] && continue
+		echo "${saved[$f]}" >"/proc/sys/net/ipv4/$f"
+		echo "cleanup: net.ipv4.$f back to ${saved[$f]}"
+	done
+	if [ "${want_loaded:-1}" = 1 ] && ! loaded; then
+		insmod "$ko" 2>/dev/null && echo "cleanup: module loaded again"
+	fi
+	if loaded; then
+		for f in enabled:0 listen:1 rfd:1; do
+			read -r v <"$sysctl_dir/${f%:*}"
+			[ "$v" = "${f#*:}" ] && continue
+			echo "${f#*:}" >"$sysctl_dir/${f%:*}"
+		done
+	fi
+	return 0
+}
+
+# ---------------------------------------------------------------- tests
+
+t_eligibility() {
+	llt eligible || fail "eligible"
+}
+
+t_locality() {
+	llt locality -n 300 || fail "locality"
+}
+
+t_nostrand_block() {
+	llt nostrand -m block -n 80 || fail "nostrand"
+}
+
+t_nostrand_poll() {
+	llt nostrand -m poll -n 80 || fail "nostrand"
+}
+
+t_nostrand_epoll_lt() {
+	llt nostrand -m epoll-lt -n 80 || fail "nostrand"
+}
+
+t_nostrand_epoll_et() {
+	llt nostrand -m epoll-et -n 80 || fail "nostrand"
+}
+
+t_nostrand_epoll_exclusive() {
+	llt nostrand -m epoll-excl -n 80 || fail "nostrand"
+}
+
+t_close_with_queued() {
+	llt close-queued || fail "close-queued"
+}
+
+t_shutdown_and_listen_again() {
+	llt shutdown || fail "shutdown"
+}
+
+t_sysctl_flips_under_traffic() {
+	llt flip -d 3000 || fail "flip"
+}
+
+t_rmmod_with_queued() {
+	local pid rc
+
+	bg rq "$llt" rmmod-queued -p "$port" -r "$work/ready"
+	pid=$bg_pid
+	wait_file "$work/ready" 30 || { show "$work/rq.out"; fail "never ready"; }
+	unload
+	say "module removed with connections queued on clones"
+	wait "$pid"
+	rc=$?
+	show "$work/rq.out"
+	[ $rc = 0 ] || fail "rmmod-queued failed ($rc)"
+}
+
+t_rmmod_under_traffic() {
+	local pid rc t0
+
+	llt leak -m save -r "$work/base" >/dev/null || fail "leak baseline"
+	# At most one handshake in flight per client thread (2 per CPU).
+	bg tr "$llt" traffic -p "$port" -d 3500 -r "$work/ready" -R $((2 * ncpu))
+	pid=$bg_pid
+	wait_file "$work/ready" 30 || { show "$work/tr.out"; fail "never ready"; }
+	pause 0.5
+	ms
+	t0=$REPLY
+	unload
+	ms
+	say "rmmod under traffic took $((REPLY - t0)) ms"
+	wait "$pid"
+	rc=$?
+	show "$work/tr.out"
+	[ $rc = 0 ] || fail "traffic failed ($rc)"
+	llt leak -m check -r "$work/base" || fail "sockets leaked"
+}
+
+t_ipv4_wildcard() {
+	llt serve -f 4 -l 0.0.0.0 -c 127.0.0.1 -n 60 || fail "serve"
+}
+
+t_ipv4_loopback() {
+	llt serve -f 4 -l 127.0.0.1 -n 60 || fail "serve"
+}
+
+t_ipv4_other_address() {
+	llt serve -f 4 -l 127.0.0.2 -c 127.0.0.2 -n 60 || fail "serve"
+}
+
+t_ipv6_wildcard() {
+	llt serve -f 6 -l :: -6 1 -c ::1 -n 60 || fail "serve"
+}
+
+t_ipv6_loopback() {
+	llt serve -f 6 -l ::1 -n 60 || fail "serve"
+}
+
+t_ipv4_mapped_ipv6() {
+	llt serve -f 6 -l :: -6 0 -F 4 -c 127.0.0.1 -n 60 || fail "serve"
+}
+
+t_two_netns() {
+	local on=${netns_prefix}on off=${netns_prefix}off pon poff rc1 rc2 k
+
+	netns_add "$on"
+	netns_add "$off"
+	counters
+	local -A init=()
+	for k in "${!CNT[@]}"; do init[$k]=${CNT[$k]}; done
+	# The same port in both, at the same time.
+	bg on ip netns exec "$on" "$llt" serve -p "$port" -n 60
+	pon=$bg_pid
+	bg off ip netns exec "$off" "$llt" serve -p "$port" -n 60 -S
+	poff=$bg_pid
+	wait "$pon"
+	rc1=$?
+	wait "$poff"
+	rc2=$?
+	say "netns $on (enabled=1):"
+	show "$work/on.out"
+	say "netns $off (enabled=0):"
+	show "$work/off.out"
+	[ $rc1 = 0 ] || fail "serving in $on failed"
+	[ $rc2 = 0 ] || fail "serving in $off failed"
+	counters
+	for k in "${!CNT[@]}"; do
+		[ "${CNT[$k]}" = "${init[$k]:-0}" ] ||
+			fail "counter $k moved in the initial netns"
+	done
+}
+
+t_reuseport_incoming_cpu() {
+	llt reuseport || fail "reuseport"
+}
+
+t_opt_defer_accept() {
+	llt opt -m defer-accept || fail "defer-accept"
+}
+
+t_opt_fastopen() {
+	llt opt -m fastopen || fail "fastopen"
+}
+
+t_opt_rcvbuf_sndbuf() {
+	llt opt -m bufs || fail "bufs"
+}
+
+t_opt_maxseg() {
+	llt opt -m maxseg || fail "maxseg"
+}
+
+t_opt_freebind() {
+	local ns=${netns_prefix}freebind
+
+	netns_add "$ns"
+	ip netns exec "$ns" "$llt" opt -m freebind -p "$port" 2>&1 || fail "freebind"
+}
+
+t_opt_bindtodevice() {
+	llt opt -m bindtodevice || fail "bindtodevice"
+}
+
+t_opt_user_timeout() {
+	llt opt -m user-timeout || fail "user-timeout"
+}
+
+t_opt_keepalive() {
+	llt opt -m keepalive || fail "keepalive"
+}
+
+t_opt_misc_inherited() {
+	llt opt -m misc || fail "misc"
+}
+
+t_opt_listen_again() {
+	llt opt -m relisten || fail "relisten"
+}
+
+t_syncookies() {
+	llt syncookies || fail "syncookies"
+}
+
+# Early in the suite: see cookie_stamp0_recent() in selftests/llt/opts.c.
+t_syncookies_ack_other_cpu() {
+	local rc
+
+	llt cookie-steer
+	rc=$?
+	[ $rc = 4 ] && skip "jiffies near their 32-bit wrap: every listener takes cookies"
+	[ $rc = 0 ] || fail "cookie-steer"
+}
+
+t_cpu_hotplug() {
+	[ -w /sys/devices/system/cpu/cpu1/online ] || fail "cpu1 cannot go offline here"
+	llt hotplug -C 1 || fail "hotplug"
+}
+
+# wrk_parse FILE -> requests, errors, non2xx
+wrk_parse() {
+	local line
+	local -a w
+
+	requests='' errors=0 non2xx=0
+	while IFS= read -r line; do
+		read -ra w <<<"$line"
+		case $line in
+		*" requests in "*) requests=${w[0]} ;;
+		*"Socket errors:"*)
+			# Socket errors: connect A, read B, write C, timeout D
+			errors=$((${w[3]%,} + ${w[5]%,} + ${w[7]%,} + w[9]))
+			;;
+		*"Non-2xx or 3xx responses:"*) non2xx=${w[4]} ;;
+		esac
+	done <"$1"
+	[ -n "$requests" ] || { show "$1"; fail "cannot parse wrk's output"; }
+}
+
+t_nginx() {
+	local dir=$work/nginx pid wpid t0 el fd bad lines k requests errors non2xx
+	local -A before=() delta=()
+
+	command -v nginx >/dev/null || fail "nginx is not installed"
+	command -v wrk >/dev/null || fail "wrk is not installed"
+	mkdir -p "$dir/www" "$dir/tmp"
+	printf '%063d\n' 0 >"$dir/www/64.txt"
+	cat >"$dir/nginx.conf" <<-EOF
+	worker_processes $ncpu;
+	worker_cpu_affinity auto;
+	user root;
+	daemon off;
+	pid $dir/nginx.pid;
+	error_log $dir/error.log warn;
+	events {
+		worker_connections 1024;
+		accept_mutex off;
+	}
+	http {
+		log_format st '\$status';
+		access_log $dir/access.log st buffer=64k flush=1s;
+		client_body_temp_path $dir/tmp/body;
+		proxy_temp_path $dir/tmp/proxy;
+		fastcgi_temp_path $dir/tmp/fastcgi;
+		uwsgi_temp_path $dir/tmp/uwsgi;
+		scgi_temp_path $dir/tmp/scgi;
+		default_type text/plain;
+		server {
+			listen 127.0.0.1:$port;
+			root $dir/www;
+		}
+	}
+	EOF
+	fsk_set enabled 1
+	counters
+	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
+	bg nginx nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+	pid=$bg_pid
+	ms
+	t0=$REPLY
+	until exec {fd}<>"/dev/tcp/127.0.0.1/$port"; do
+		kill -0 "$pid" 2>/dev/null || { show "$work/nginx.out"; fail "nginx exited"; }
+		ms
+		[ $((REPLY - t0)) -lt 15000 ] || fail "nginx does not answer on port $port"
+		pause 0.1
+	done 2>/dev/null
+	exec {fd}<&-
+	# wrk runs for a time, not a count: it gets a long one and SIGINT (it
+	# then stops and reports) once the module has seen enough accepts.
+	ms
+	t0=$REPLY
+	bg wrk wrk -t2 -c20 -d300s -H 'Connection: close' "http://127.0.0.1:$port/64.txt"
+	wpid=$bg_pid
+	while kill -0 "$wpid" 2>/dev/null; do
+		counters
+		[ $((CNT[accepted] - before[accepted])) -ge $((nginx_requests + 200)) ] && break
+		ms
+		[ $((REPLY - t0)) -lt 150000 ] || break
+		pause 0.5
+	done
+	kill -INT "$wpid" 2>/dev/null
+	wait "$wpid" || { show "$work/wrk.out"; fail "wrk failed"; }
+	ms
+	el=$((REPLY - t0))
+	kill -QUIT "$pid"
+	wait "$pid"
+	counters
+	show "$work/wrk.out"
+	wrk_parse "$work/wrk.out"
+	say "nginx: $requests requests in $el ms ($((requests * 1000 / (el ? el : 1))) req/s)," \
+		"socket errors $errors, non-2xx $non2xx"
+	lines=$(grep -c . "$dir/access.log")
+	bad=$(grep -vc '^200$' "$dir/access.log")
+	say "nginx access log: $lines requests, $bad not 200"
+	for k in listen_managed listen_syn_local accept_local accept_parent accept_stolen \
+		accepted; do
+		delta[$k]=$((${CNT[$k]} - ${before[$k]}))
+		say "  $k +${delta[$k]}"
+	done
+	[ -s "$dir/error.log" ] && show "$dir/error.log"
+	[ "$requests" -ge "$nginx_requests" ] || fail "only $requests requests"
+	[ "$errors" = 0 ] || fail "$errors socket errors"
+	[ "$non2xx" = 0 ] || fail "$non2xx non-2xx responses"
+	[ "$lines" -ge "$requests" ] || fail "the access log has $lines requests"
+	[ "$bad" = 0 ] || fail "$bad requests not answered 200 in the access log"
+	[ "${delta[listen_managed]}" = 1 ] ||
+		fail "listen_managed +${delta[listen_managed]}, expected 1"
+	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no listen_syn_local"
+	[ "${delta[accept_local]}" -gt 0 ] || fail "no accept_local"
+	[ "${delta[accepted]}" -ge "$requests" ] ||
+		fail "accepted +${delta[accepted]} < $requests requests"
+}
+
+t_memory() {
+	llt memory -N 50 || fail "memory"
+}
+
+t_unload() {
+	want_loaded=0
+	unload
+	[ ! -e $procfile ] || fail "$procfile still there"
+	"$llt" leak -m check -r "$work/suite-base" 2>&1 || fail "sockets left over from the suite"
+}
+
+# ---------------------------------------------------------------- driver
+
+kernel_log_since() { # MARKER -> KLOG lines after it
+	local line on=0
+
+	KLOG=()
+	while IFS= read -r line; do
+		if [ $on = 1 ]; then
+			KLOG+=("$line")
+		elif [[ $line == *"$1" ]]; then
+			on=1
+		fi
+	done < <(dmesg 2>/dev/null)
+}
+
+run_test() { # N NAME
+	local n=$1 name=$2 rc t0 marker taint0 taint1 tpid wd line v
+	local -a why=()
+
+	port=$((20000 + n * 100))
+	rm -f "$work/skip"
+	marker="fsk-llt: $$ begin $n $name"
+	echo "$marker" >/dev/kmsg
+	read -r taint0 </proc/sys/kernel/tainted
+	ms
+	t0=$REPLY
+	set -m
+	(
+		trap 'exit 143' TERM
+		"t_$name"
+	) &
+	tpid=$!
+	set +m
+	(
+		pause $test_timeout
+		echo "# timed out after $test_timeout s"
+		kill -TERM -- -$tpid 2>/dev/null
+		pause 5
+		kill -KILL -- -$tpid 2>/dev/null
+	) &
+	wd=$!
+	wait $tpid
+	rc=$?
+	# Whatever the test left running in its process group (nginx workers).
+	kill -KILL -- -$tpid 2>/dev/null
+	kill $wd 2>/dev/null
+	wait $wd 2>/dev/null
+	case $rc in
+	0) ;;
+	4) [ -s "$work/skip" ] || why+=("exit status 4 without a reason to skip") ;;
+	143|137) why+=("stopped after $test_timeout s") ;;
+	*) why+=("exit status $rc") ;;
+	esac
+	[ "$name" = unload ] && want_loaded=0
+	while IFS= read -r line; do echo "# $line"; done < <(cleanup)
+
+	kernel_log_since "$marker"
+	v=0
+	for line in "${KLOG[@]}"; do
+		[[ $line =~ $dmesg_bad ]] || continue
+		echo "# dmesg: $line"
+		v=$((v + 1))
+	done
+	[ $v = 0 ] || why+=("the kernel logged $v bad lines")
+	read -r taint1 </proc/sys/kernel/tainted
+	if (( (taint1 & ~allowed_taint) != (taint0 & ~allowed_taint) )); then
+		why+=("kernel taint went from $taint0 to $taint1")
+	fi
+	ms
+	echo "# $name: $((REPLY - t0)) ms"
+	if [ ${#why[@]} = 0 ] && [ $rc = 4 ]; then
+		echo "ok $n - $name # SKIP $(<"$work/skip")"
+		return 0
+	fi
+	if [ ${#why[@]} = 0 ]; then
+		echo "ok $n - $name"
+		return 0
+	fi
+	for v in "${why[@]}"; do echo "# $name: $v"; done
+	echo "not ok $n - $name"
+	return 1
+}
+
+usage() {
+	echo "usage: $0 [--filter REGEX]" >&2
+	exit 2
+}
+
+main() {
+	local filter='' t n=0 failed=0 t0 out
+	local -a selected=()
+
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--filter) [ $# -ge 2 ] || usage; filter=$2; shift 2 ;;
+		--filter=*) filter=${1#*=}; shift ;;
+		*) usage ;;
+		esac
+	done
+	[ "$(id -u)" = 0 ] || { echo "$0: must run as root (in a guest)" >&2; exit 2; }
+	for t in "${tests[@]}"; do
+		[ -z "$filter" ] || [[ $t =~ $filter ]] && selected+=("$t")
+	done
+	# The unload test checks for leaks across the whole suite: always last.
+	[ ${#selected[@]} -gt 0 ] && [ "${selected[-1]}" = unload ] || selected+=(unload)
+
+	exec {never}<> <(:)
+	work=$(mktemp -d /tmp/fsk-llt.XXXXXX) || exit 2
+	: >"$work/pids"
+	ncpu=$(nproc)
+	declare -gA saved=() CNT=()
+	read -r "saved[tcp_fastopen]" </proc/sys/net/ipv4/tcp_fastopen
+	read -r "saved[tcp_syncookies]" </proc/sys/net/ipv4/tcp_syncookies
+	ms
+	t0=$REPLY
+	echo "TAP version 13"
+	echo "1..${#selected[@]}"
+	echo "# fastsocket Local Listen Table selftests on $kver, $ncpu CPUs"
+	ip link set lo up 2>/dev/null
+	if loaded; then
+		echo "Bail out! $mod is loaded already"
+		exit 1
+	fi
+	[ -x "$llt" ] || { echo "Bail out! missing $llt (make -C selftests/llt)"; exit 1; }
+	"$llt" leak -m save -r "$work/suite-base" || { echo "Bail out! no baseline"; exit 1; }
+	out=$(insmod "$ko" 2>&1) || { echo "Bail out! insmod $ko: $out"; exit 1; }
+	want_loaded=1
+	trap 'want_loaded=0; cleanup >/dev/null 2>&1; rmmod $mod 2>/dev/null' EXIT
+	for t in "${selected[@]}"; do
+		n=$((n + 1))
+		run_test $n "$t" || failed=$((failed + 1))
+	done
+	rm -rf "$work"
+	ms
+	echo "# $((n - failed)) passed, $failed failed in $((REPLY - t0)) ms"
+	[ $failed = 0 ]
+}
+
+main "$@"
