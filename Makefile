@@ -75,6 +75,12 @@ check:
 vm-demo: module
 	tools/vm-demo.sh $(firstword $(KVERS))
 
+bench: module tools
+	tools/bench/bench.sh
+
+bench-bundle: module tools
+	tools/bench/bundle.sh
+
 dkms-install:
 	tools/dkms.sh install $(VERSION)
 
