@@ -68,10 +68,8 @@
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 #define FSK_SYSCTL_SENTINEL
-#define FSK_SYSCTL_HAS_SENTINEL		0
 #else
 #define FSK_SYSCTL_SENTINEL		{ }
-#define FSK_SYSCTL_HAS_SENTINEL		1
 #endif
 
 /* Sysctl handlers get a const table since 6.11. */

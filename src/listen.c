@@ -100,15 +100,10 @@ static struct fsk_listener *fsk_listener_find(const struct sock *sk)
 	return NULL;
 }
 
-static bool fsk_netns_has_listeners(const struct net *net)
-{
-	return atomic_read(&fsk_net(net)->managed_listeners) > 0;
-}
-
 /* Called under RCU; the answer may be stale by the time it is used. */
 bool fsk_listener_managed(const struct sock *sk)
 {
-	return fsk_netns_has_listeners(sock_net(sk)) && fsk_listener_find(sk);
+	return fsk_netns_listeners(sock_net(sk)) && fsk_listener_find(sk);
 }
 
 static bool fsk_listen_eligible(const struct sock *sk)
@@ -578,7 +573,7 @@ static bool notrace fsk_listen_stop_wanted(struct ftrace_regs *fregs)
 	bool wanted;
 
 	rcu_read_lock();
-	wanted = fsk_netns_has_listeners(sock_net(sk));
+	wanted = fsk_netns_listeners(sock_net(sk));
 	rcu_read_unlock();
 	return wanted;
 }
@@ -627,8 +622,9 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 		th = tcp_hdr(skb);
 		if (!th->syn && th->ack && !th->rst)
 			return fsk_cookie_listener(l, clone);
+		if (th->syn)
+			fsk_count(fsk_net(net), listen_syn_local);
 	}
-	fsk_count(fsk_net(net), listen_syn_local);
 	return clone;
 }
 
@@ -707,7 +703,7 @@ static bool notrace fsk_tcp_poll_wanted(struct ftrace_regs *fregs)
 	if (inet_sk_state_load(sk) != TCP_LISTEN)
 		return false;
 	rcu_read_lock();
-	wanted = fsk_netns_has_listeners(sock_net(sk));
+	wanted = fsk_netns_listeners(sock_net(sk));
 	rcu_read_unlock();
 	return wanted;
 }
