@@ -582,7 +582,7 @@ run_test() { # N NAME
 	port=$((20000 + n * 100))
 	rm -f "$work/skip"
 	marker="fsk-llt: $$ begin $n $name"
-	echo "$marker" >/dev/kmsg
+	echo "<6>$marker" >/dev/kmsg
 	read -r taint0 </proc/sys/kernel/tainted
 	ms
 	t0=$REPLY

@@ -726,7 +726,7 @@ t_load_fails_on_ipmodify_conflict() {
 
 	ms
 	marker="fsk-selftest: conflict $$ $REPLY"
-	echo "$marker" >/dev/kmsg
+	echo "<6>$marker" >/dev/kmsg
 	out=$(insmod "$ko" 2>&1) && fail "insmod $mod succeeded next to an IPMODIFY kprobe"
 	say "insmod: $out"
 	[[ $out == *"Device or resource busy"* ]] || fail "insmod did not fail with EBUSY"
@@ -786,7 +786,7 @@ run_test() {
 	work=$base/$n
 	mkdir -p "$work"
 	marker="fsk-selftest: $$ begin $n $name"
-	echo "$marker" >/dev/kmsg
+	echo "<6>$marker" >/dev/kmsg
 	read -r taint0 </proc/sys/kernel/tainted
 	ms
 	t0=$REPLY

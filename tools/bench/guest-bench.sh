@@ -270,12 +270,15 @@ ns_sysctl() {
 #        fsk-b 10.77.2.2 eth0 <-> fsk-s eth1 10.77.2.1 (with a backend)
 # software RSS on fsk-s eth0, and on eth1 unless CONFIG is fastsocket+rfd.
 setup_path() {
-	local path=$1 be=$2 cfg=$3 root_lines=() srv_lines=() sys=()
+	local path=$1 be=$2 cfg=$3 root_lines=() srv_lines=() sys=() common=()
 
 	# A wide port range, deep queues, and room for every TIME_WAIT of a run
 	# (the default, half the established hash, overflows at ~1500 conn/s).
-	sys=("net/ipv4/ip_local_port_range=10000 65000" "net/core/somaxconn=65535"
+	# (Start and end of different parity: 6.1 warns otherwise.)
+	sys=("net/ipv4/ip_local_port_range=10000 64999" "net/core/somaxconn=65535"
 	     "net/ipv4/tcp_max_syn_backlog=65535" "net/ipv4/tcp_max_tw_buckets=1000000")
+	# The outside world's namespaces get the same room, nothing else.
+	common=("${sys[@]}")
 	sys+=("${extra_sysctls[@]}")
 	[ "${cfg#fastsocket}" != "$cfg" ] && sys+=("net/fastsocket/enabled=1")
 	if [ "$path" = lo ]; then
@@ -294,11 +297,13 @@ setup_path() {
 	ns_batch "" "${root_lines[@]}" || return 1
 	ns_batch fsk-c "link set lo up" "addr add 10.77.1.1/24 dev eth0" "link set eth0 up" ||
 		return 1
+	ns_sysctl fsk-c "${common[@]}" || return 1
 	srv_lines=("link set lo up" "addr add 10.77.1.2/24 dev eth0" "link set eth0 up")
 	[ "$rss_ok" = 1 ] && srv_lines+=("link set dev eth0 xdpgeneric pinned $rss_prog")
 	if [ "$be" = 1 ]; then
 		ns_batch fsk-b "link set lo up" "addr add 10.77.2.2/24 dev eth0" \
 			"link set eth0 up" || return 1
+		ns_sysctl fsk-b "${common[@]}" || return 1
 		srv_lines+=("addr add 10.77.2.1/24 dev eth1" "link set eth1 up")
 		[ "$rss_ok" = 1 ] && [ "$cfg" != fastsocket+rfd ] &&
 			srv_lines+=("link set dev eth1 xdpgeneric pinned $rss_prog")

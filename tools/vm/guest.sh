@@ -109,6 +109,10 @@ export FSK_VM_KVER
 read -ra cmdline_words </proc/cmdline
 if [[ " ${cmdline_words[*]} " == *" fsk.verbose=1 "* ]]; then
 	echo "# guest: $FSK_VM_KVER, cwd $PWD, running:$(printf ' %q' "${argv[@]}")"
+else
+	# Past the boot: warnings and level-less lines (registers and stacks
+	# of a soft lockup report) reach the console, so a hang says where.
+	echo 5 >/proc/sys/kernel/printk
 fi
 
 trap - ERR
