@@ -83,16 +83,8 @@ build() {
 bench_o=$top/build/bench
 build fsk-bench make -C tools/bench O="$bench_o" || exit 1
 build "fastsocket.ko" make module KVER="$(echo $kernels)" || exit 1
-# The software RSS program: through bpf/Makefile once it lists it, else here.
-if grep -q '^PROGS.*fsk_rss' bpf/Makefile 2>/dev/null; then
-	build "software RSS XDP program" make -C bpf O="$top/build/bpf" || exit 1
-	rss_obj=$top/build/bpf/fsk_rss.bpf.o
-else
-	rss_obj=$bench_o/fsk_rss.bpf.o
-	build "software RSS XDP program" clang -O2 -g -target bpf -Wall -Wextra -Werror \
-		-I include -I/usr/include/x86_64-linux-gnu -c bpf/fsk_rss.bpf.c -o "$rss_obj" ||
-		exit 1
-fi
+build "XDP programs" make -C bpf O="$top/build/bpf" || exit 1
+rss_obj=$top/build/bpf/fsk_rss.bpf.o
 # RFD's receive side is fastsocketctl's: without it that configuration is
 # reported ABSENT, never replaced.
 fskctl=$top/build/tools/fastsocketctl

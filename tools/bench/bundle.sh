@@ -68,13 +68,8 @@ done
 # ---------------------------------------------------- guest programs
 make -s module KVER="$(echo $kernels)"
 make -s -C tools/bench O="$stage/static" static
-if grep -q '^PROGS.*fsk_rss' bpf/Makefile 2>/dev/null; then
-	make -s -C bpf O="$top/build/bpf"
-	cp build/bpf/fsk_rss.bpf.o "$stage/"
-else
-	clang -O2 -g -target bpf -Wall -Wextra -Werror -I include \
-		-I/usr/include/x86_64-linux-gnu -c bpf/fsk_rss.bpf.c -o "$stage/fsk_rss.bpf.o"
-fi
+make -s -C bpf O="$top/build/bpf"
+cp build/bpf/fsk_rss.bpf.o "$stage/"
 fskctl=
 if make -s -C tools/fastsocketctl >/dev/null 2>&1 &&
 	build/tools/fastsocketctl --help >/dev/null 2>&1; then
