@@ -32,6 +32,8 @@ set -u
 
 self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 top=$(cd "$(dirname "$self")/.." && pwd)
+# shellcheck source=selftests/lib.sh
+. "$top/selftests/lib.sh"
 kver=$(uname -r)
 ko=$top/build/$kver/fastsocket.ko
 ctl=$top/build/tools/fastsocketctl
@@ -81,16 +83,6 @@ say() {
 	echo "# $*"
 }
 
-need() { # FILE [HOW]
-	[ -e "$1" ] || fail "missing $1${2:+ ($2)}"
-}
-
-ms() {
-	local t=${EPOCHREALTIME//[!0-9]/}
-
-	REPLY=$((t / 1000))
-}
-
 # Tests after setup run inside the client netns (see the runner): cn is
 # then a plain call. Every exec costs ~0.1 s in an emulated guest.
 if [ "${FSK_RFD_IN_CLIENT:-0}" = 1 ]; then
@@ -99,13 +91,6 @@ else
 	cn() { ip netns exec $cns "$@"; }
 fi
 sn() { ip netns exec $sns "$@"; }
-
-# nap SECONDS: sleep without an exec.
-nap() {
-	[ -n "${nap_fd:-}" ] || exec {nap_fd}<> <(:)
-	read -rt "$1" -u "$nap_fd"
-	return 0
-}
 
 # expect_fail WANT_STATUS PATTERN CMD...: CMD must exit WANT_STATUS and say
 # something matching PATTERN (a bash regex) on stderr or stdout.
@@ -164,7 +149,7 @@ wait_server() { # NAME PORT
 		read -r line <"$work/$1.out" || line=
 		[ "$line" = "port $2" ] && return 0
 		[[ $line != *FATAL* ]] || fail "server $1: $line"
-		nap 0.05
+		pause 0.05
 	done
 	fail "server $1 did not start: $(<"$work/$1.out")"
 }
@@ -290,7 +275,7 @@ traffic_start() {
 	server 4 --echo
 	bg traffic cn "$bin/rfd_conn" traffic -a "$srv_addr" -p "$srv_port" -s 60 -k 4
 	traffic_pid=$bg_pid
-	nap 0.5
+	pause 0.5
 }
 
 traffic_end() {
@@ -314,7 +299,7 @@ steered_under_traffic() {
 
 	redirected_total
 	before=$REPLY
-	nap 1
+	pause 1
 	redirected_total
 	[ "$REPLY" -gt "$before" ] || fail "no packet redirected under traffic ($before -> $REPLY)"
 	say "redirected under traffic: $((REPLY - before))"
@@ -375,7 +360,7 @@ cleanup_all() {
 		[ -e /run/netns/$ns ] && ip netns delete $ns
 	done
 	if [ -d /sys/module/$mod ]; then
-		rmmod $mod 2>/dev/null || { nap 0.5; rmmod $mod; } ||
+		rmmod $mod 2>/dev/null || { pause 0.5; rmmod $mod; } ||
 			echo "# cleanup: cannot unload $mod"
 	fi
 }
@@ -653,9 +638,9 @@ under_traffic() {
 	traffic_start
 	for i in 1 2; do
 		ctl_detach
-		nap 0.2
+		pause 0.2
 		ctl_attach "$1"
-		nap 0.2
+		pause 0.2
 	done
 	steered_under_traffic
 	traffic_end
@@ -676,9 +661,9 @@ t_sysctl_flips_under_traffic() {
 	end=$((REPLY + traffic_s * 1000))
 	while ms && [ "$REPLY" -lt $end ]; do
 		cn_sysctl enabled $((i % 2))
-		nap 0.05
+		pause 0.05
 		cn_sysctl rfd $((i % 3 != 0))
-		nap 0.05
+		pause 0.05
 		i=$((i + 1))
 	done
 	cn_sysctl enabled 1
@@ -697,12 +682,12 @@ t_range_changes_under_traffic() {
 	ctl_attach generic
 	traffic_start
 	set_range 20000 39999
-	nap 0.5
+	pause 0.5
 	status_says 3 "STALE: steering by ports 32768-60999 but ip_local_port_range is now 20000-39999"
 	ctl_attach generic
-	nap 0.5
+	pause 0.5
 	set_range 32768 60999
-	nap 0.5
+	pause 0.5
 	ctl_attach generic
 	steered_under_traffic
 	traffic_end
@@ -783,8 +768,12 @@ t_unload() {
 # run_test NAME: the test in a forked subshell (an exec costs ~0.1 s in an
 # emulated guest), killed after $test_timeout s; prints its TAP line.
 run_test() {
-	local t=$1 pid wpid rc t0 line
+	local t=$1 pid wpid rc t0 line marker taint0
+	local -a why=()
 
+	marker="fsk-rfd: $$ begin $t"
+	echo "<6>$marker" >/dev/kmsg
+	read -r taint0 </proc/sys/kernel/tainted
 	ms
 	t0=$REPLY
 	(
@@ -792,15 +781,16 @@ run_test() {
 		"t_$t"
 	) >"$work/out" 2>&1 &
 	pid=$!
-	( nap $test_timeout; kill -KILL $pid 2>/dev/null ) &
+	( pause $test_timeout; kill -KILL $pid 2>/dev/null ) &
 	wpid=$!
 	wait $pid
 	rc=$?
 	kill $wpid 2>/dev/null
 	wait $wpid 2>/dev/null
+	kernel_verdict "$marker" "$taint0" >>"$work/out"
 	ms
 	n=$((n + 1))
-	if [ $rc = 0 ]; then
+	if [ $rc = 0 ] && [ ${#why[@]} = 0 ]; then
 		echo "ok $n - $t ($(((REPLY - t0) / 1000)).$(((REPLY - t0) % 1000 / 100)) s)"
 		while read -r line; do
 			[[ $line == "# "* ]] && echo "$line"
@@ -810,6 +800,7 @@ run_test() {
 	failed=$((failed + 1))
 	echo "not ok $n - $t"
 	[ $rc != 137 ] || echo "timed out after $test_timeout s" >>"$work/out"
+	for line in "${why[@]}"; do echo "$line" >>"$work/out"; done
 	while read -r line; do
 		echo "# ${line#\# }"
 	done <"$work/out"

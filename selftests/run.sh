@@ -22,6 +22,8 @@
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=selftests/lib.sh
+. "$top/selftests/lib.sh"
 kver=$(uname -r)
 ko=$top/build/$kver/fastsocket.ko
 holder_ko=$top/build/$kver/kmod/fsk_kprobe_holder.ko
@@ -35,10 +37,6 @@ ef=/sys/kernel/tracing/enabled_functions
 ftrace_enabled=/proc/sys/kernel/ftrace_enabled
 netns_prefix=fsk-st-
 test_timeout=150
-# What guest.sh (tools/vm) calls a bad kernel log line: keep them alike.
-dmesg_bad='BUG:|WARNING:|Oops|general protection|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|blocked for more than|Call Trace|kernel BUG|refcount_t|UBSAN|KASAN|list_add corruption|list_del corruption'
-# Loading an out-of-tree, unsigned module taints with O (12) and E (13).
-allowed_taint=$(((1 << 12) | (1 << 13)))
 
 tests=(
 	load_unload_20
@@ -62,12 +60,6 @@ tests=(
 # Output: tests run with fd 9 on the runner's stdout; say/show/fail write
 # "# " diagnostics there, live. Anything else a test prints goes to a file
 # that the runner shows, prefixed, when the test is over.
-
-ms() { # REPLY = milliseconds since the epoch
-	local t=${EPOCHREALTIME//[!0-9]/}
-
-	REPLY=$((t / 1000))
-}
 
 # FSK_SELFTEST_TIMES=1 stamps each diagnostic with the ms since the runner
 # started, to see where guest time goes.
@@ -95,44 +87,6 @@ show() {
 fail() {
 	printf '# FAIL: %s\n' "$*" >&9
 	exit 1
-}
-
-need() { # FILE [WHAT]
-	[ -e "$1" ] || fail "missing $1${2:+ ($2)}"
-}
-
-loaded() { [ -d /sys/module/$mod ]; }
-
-load() {
-	local out
-
-	need "$ko" "build the module: make"
-	out=$(insmod "$ko" 2>&1) || fail "insmod $ko: $out"
-}
-
-unload() {
-	local out
-
-	out=$(rmmod $mod 2>&1) || fail "rmmod $mod: $out"
-}
-
-# in_ns NS CMD...: run CMD in netns NS, or in the current one if NS is empty.
-in_ns() {
-	local ns=$1
-
-	shift
-	if [ -n "$ns" ]; then
-		ip netns exec "$ns" "$@"
-	else
-		"$@"
-	fi
-}
-
-netns_add() { # NAME: a namespace with lo up; the cleanup deletes it
-	local out
-
-	out=$(ip netns add "$1" 2>&1) || fail "ip netns add $1: $out"
-	out=$(ip -n "$1" link set lo up 2>&1) || fail "lo up in $1: $out"
 }
 
 sysctl_get() { # [NS] -> REPLY
@@ -182,30 +136,6 @@ has_ipmodify_flag() {
 		[ "$w" = I ] && return 0
 	done
 	return 1
-}
-
-# bg NAME CMD...: start CMD in the background, output in $work/NAME.out,
-# pid in $bg_pid; the cleanup kills it.
-bg() {
-	local name=$1
-
-	shift
-	"$@" >"$work/$name.out" 2>&1 &
-	bg_pid=$!
-	echo "$bg_pid" >>"$work/pids"
-}
-
-wait_file() { # FILE SECONDS
-	local end
-
-	ms
-	end=$((REPLY + $2 * 1000))
-	while [ ! -s "$1" ]; do
-		ms
-		[ "$REPLY" -lt "$end" ] || return 1
-		read -r -t 0.05 -u "$never"
-	done
-	return 0
 }
 
 # counters [NS] > FILE: "cpuN accept_calls accepted" per row of
@@ -338,7 +268,7 @@ cleanup() {
 		for i in 1 2 3 4 5; do
 			[ -d "/sys/module/$m" ] || break
 			rmmod "$m" 2>/dev/null && echo "cleanup: unloaded $m" && break
-			read -r -t 0.2 -u "$never"
+			pause 0.2
 		done
 		[ ! -d "/sys/module/$m" ] || { echo "cleanup: cannot unload $m"; rc=1; }
 	done
@@ -685,7 +615,7 @@ t_rmmod_inflight_churn() {
 	pid=$bg_pid
 	wait_file "$work/ready" 20 ||
 		{ show "$work/churn.out"; fail "conn_churn never accepted a connection"; }
-	read -r -t 0.5 -u "$never"
+	pause 0.5
 	timed_rmmod
 	say "rmmod during connect/accept/close churn: $rmmod_ms ms"
 	wait "$pid"
@@ -705,7 +635,7 @@ t_rmmod_inflight_churn() {
 		[ "${now% tw *}" = "${base% tw *}" ] && break
 		ms
 		[ "$REPLY" -lt "$end" ] || fail "sockstat did not settle: before '$base', now '$now'"
-		read -r -t 0.2 -u "$never"
+		pause 0.2
 	done
 	say "sockstat in $ns after:  $now"
 }
@@ -762,25 +692,11 @@ t_load_fails_on_ipmodify_conflict() {
 
 # ---------------------------------------------------------------- driver
 
-# kernel_log_since MARKER: KLOG = kernel log lines after the line MARKER.
-kernel_log_since() {
-	local line on=0
-
-	KLOG=()
-	while IFS= read -r line; do
-		if [ $on = 1 ]; then
-			KLOG+=("$line")
-		elif [[ $line == *"$1" ]]; then
-			on=1
-		fi
-	done < <(dmesg 2>/dev/null)
-}
-
 # run_test N NAME: run t_NAME in a subshell in its own process group (so a
 # watchdog can stop it with everything it started), then clean up after it
 # and look at the kernel log and taint. Prints the TAP line.
 run_test() {
-	local n=$1 name=$2 rc t0 marker taint0 taint1 tpid wd line v
+	local n=$1 name=$2 rc t0 marker taint0 tpid wd line v
 	local -a why=()
 
 	work=$base/$n
@@ -804,10 +720,10 @@ run_test() {
 		tpid=$!
 		set +m
 		(
-			read -r -t $test_timeout -u "$never"
+			pause $test_timeout
 			echo "# timed out after $test_timeout s"
 			kill -TERM -- -$tpid 2>/dev/null
-			read -r -t 5 -u "$never"
+			pause 5
 			kill -KILL -- -$tpid 2>/dev/null
 		) &
 		wd=$!
@@ -826,18 +742,7 @@ run_test() {
 		while IFS= read -r line; do echo "# after: $line"; done <"$work/cleanup"
 	fi
 
-	kernel_log_since "$marker"
-	v=0
-	for line in "${KLOG[@]}"; do
-		[[ $line =~ $dmesg_bad ]] || continue
-		echo "# dmesg: $line"
-		v=$((v + 1))
-	done
-	[ $v = 0 ] || why+=("the kernel logged $v bad lines")
-	read -r taint1 </proc/sys/kernel/tainted
-	if (( (taint1 & ~allowed_taint) != (taint0 & ~allowed_taint) )); then
-		why+=("kernel taint went from $taint0 to $taint1")
-	fi
+	kernel_verdict "$marker" "$taint0"
 	ms
 	echo "# $name: $((REPLY - t0)) ms"
 	if [ ${#why[@]} = 0 ]; then
