@@ -162,7 +162,7 @@ bool same_addr(const union sockaddr_any *a, const union sockaddr_any *b)
  * ("running" otherwise), so this tells "blocked in accept" apart from "about
  * to call accept" without guessing with sleeps. Returns 0 or -1 on timeout.
  */
-int wait_in_accept(pid_t tid, int timeout_ms)
+static int wait_in_syscall(pid_t tid, long nr1, long nr2, int timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
 	char path[64], buf[128];
@@ -179,13 +179,22 @@ int wait_in_accept(pid_t tid, int timeout_ms)
 		close(fd);
 		if (n > 0) {
 			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &nr) == 1 &&
-			    (nr == SYS_accept || nr == SYS_accept4))
+			if (sscanf(buf, "%ld", &nr) == 1 && (nr == nr1 || nr == nr2))
 				return 0;
 		}
 		sleep_ms(5);
 	} while (now_ms() < end);
 	return -1;
+}
+
+int wait_in_accept(pid_t tid, int timeout_ms)
+{
+	return wait_in_syscall(tid, SYS_accept, SYS_accept4, timeout_ms);
+}
+
+int wait_in_epoll(pid_t tid, int timeout_ms)
+{
+	return wait_in_syscall(tid, SYS_epoll_wait, SYS_epoll_pwait, timeout_ms);
 }
 
 /* Readers poll for @path: make it appear complete or not at all. */

@@ -42,9 +42,12 @@
 
 /*
  * A clone's wait queue. A connection queued on the clone wakes the accept()
- * callers sleeping on this CPU, if any, so that the connection is accepted
- * where its handshake ran; else the wakeup is forwarded to the application's
- * socket, where epoll and the other CPUs' callers wait.
+ * callers sleeping on this CPU, or an epoll (io_uring, aio) waiter that
+ * registered the socket on this CPU, so that the connection is accepted where
+ * its handshake ran; else the wakeup is forwarded to the application's
+ * socket, where every other waiter is. The forward entry is exclusive and
+ * always last: an exclusive wakeup reaches it only when no local waiter took
+ * it, so a connection wakes one task, as on stock Linux.
  */
 struct fsk_clone_wq {
 	struct socket_wq wq;
@@ -88,7 +91,33 @@ static enum cpuhp_state fsk_cpuhp_state;
  * fsk_listen_mutex).
  */
 static LIST_HEAD(fsk_migrating);
+/* Listeners on fsk_migrating plus clones on fsk_retired: the hook's switch. */
 static atomic_t fsk_migrating_count = ATOMIC_INIT(0);
+
+/*
+ * A clone taken from a CPU going offline. It stops listening at once; its
+ * queued connections move to the listener then, its handshakes in flight on
+ * their next ACK or SYN-ACK retransmit, through the same request migration
+ * as at rmmod. It is closed when none is left, or at its deadline.
+ */
+struct fsk_retired {
+	struct list_head node;
+	struct list_head batch_node;	/* the offline call that made it */
+	struct sock *clone;
+	struct sock *parent;		/* referenced */
+	struct fsk_clone_wq *cw;	/* referenced */
+	unsigned long deadline;
+};
+
+/* How long a retired clone waits for its handshakes: two SYN-ACK retransmits. */
+#define FSK_RETIRE_WAIT		(4 * HZ)
+/*
+ * RCU list; writers hold fsk_listeners_lock, and fsk_listen_mutex too, so an
+ * entry stays while a mutex holder uses it.
+ */
+static LIST_HEAD(fsk_retired);
+static void fsk_retire_reap(struct work_struct *work);
+static DECLARE_DELAYED_WORK(fsk_retire_work, fsk_retire_reap);
 
 static struct fsk_listener *fsk_listener_find(const struct sock *sk)
 {
@@ -170,17 +199,34 @@ static struct fsk_clone_wq *fsk_clone_wq_alloc(struct socket_wq *parent_wq)
 		return NULL;
 	init_waitqueue_head(&cw->wq.wait);
 	init_waitqueue_func_entry(&cw->forward, fsk_clone_wq_forward);
-	add_wait_queue(&cw->wq.wait, &cw->forward);
+	add_wait_queue_exclusive(&cw->wq.wait, &cw->forward);
 	cw->parent_wq = parent_wq;
 	atomic_set(&cw->local_waiters, 0);
 	refcount_set(&cw->ref, 1);
 	return cw;
 }
 
+/* Exclusive entries are added at the tail: put the forward back behind them. */
+static void fsk_clone_wq_forward_last(struct fsk_clone_wq *cw)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&cw->wq.wait.lock, flags);
+	list_move_tail(&cw->forward.entry, &cw->wq.wait.head);
+	spin_unlock_irqrestore(&cw->wq.wait.lock, flags);
+}
+
 void fsk_clone_wq_put(struct fsk_clone_wq *cw)
 {
-	if (refcount_dec_and_test(&cw->ref))
-		kfree_rcu(cw, rcu);
+	if (!refcount_dec_and_test(&cw->ref))
+		return;
+	remove_wait_queue(&cw->wq.wait, &cw->forward);
+	/*
+	 * epoll, io_uring and aio entries outlive the clone: POLLFREE makes
+	 * them let go, and the queue is freed only after RCU, as they need.
+	 */
+	wake_up_pollfree(&cw->wq.wait);
+	kfree_rcu(cw, rcu);
 }
 
 /* The options a listener passes on to its connections, parent to clone. */
@@ -438,6 +484,8 @@ static bool fsk_clone_make(struct sock *parent, int cpu, struct sock **clone,
 	*clone = fsk_clone_listener(parent, cpu, *cw);
 	if (!*clone) {
 		fsk_clone_wq_put(*cw);
+		/* The caller's slot may be the listener's own. */
+		*cw = NULL;
 		return false;
 	}
 	return true;
@@ -681,6 +729,58 @@ static struct sock *fsk_inet6_lookup_listener(FSK_LOOKUP_NET_CONST struct net *n
 }
 #endif
 
+/*
+ * select() and poll() take their wait entries off only when the call
+ * returns, which a clone's queue may not outlive (shutdown() tears clones
+ * down under a sleeping poll()); they wait on the socket's own queue alone.
+ * Their callback is the one poll_initwait() installs.
+ */
+static poll_queue_proc fsk_select_qproc;
+
+static int fsk_learn_select_qproc(void)
+{
+	struct poll_wqueues *pwq = kmalloc(sizeof(*pwq), GFP_KERNEL);
+
+	if (!pwq)
+		return -ENOMEM;
+	poll_initwait(pwq);
+	fsk_select_qproc = pwq->pt._qproc;
+	poll_freewait(pwq);
+	kfree(pwq);
+	return 0;
+}
+
+/*
+ * A poller registering on a managed listener (epoll_ctl(ADD) and the like)
+ * waits on this CPU's clone queue too: connections queued there wake it
+ * before anyone else. Servers that pin a worker per CPU get CPU-local
+ * accepts; the others lose nothing, the forward still reaches them.
+ */
+static void fsk_listener_poll_local(struct file *file, const struct sock *sk,
+				    poll_table *wait)
+{
+	struct fsk_clone_wq *cw = NULL;
+	struct fsk_listener *l;
+	int cpu;
+
+	if (poll_does_not_wait(wait) || wait->_qproc == fsk_select_qproc)
+		return;
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	cpu = raw_smp_processor_id();
+	if (l && smp_load_acquire(&l->clones[cpu])) {
+		cw = l->clone_wqs[cpu];
+		if (!refcount_inc_not_zero(&cw->ref))
+			cw = NULL;
+	}
+	rcu_read_unlock();
+	if (!cw)
+		return;
+	poll_wait(file, &cw->wq.wait, wait);
+	fsk_clone_wq_forward_last(cw);
+	fsk_clone_wq_put(cw);
+}
+
 /* poll/select/epoll on the application's socket see the clones' queues. */
 static __poll_t fsk_tcp_poll(struct file *file, struct socket *sock,
 			     poll_table *wait)
@@ -688,8 +788,11 @@ static __poll_t fsk_tcp_poll(struct file *file, struct socket *sock,
 	int idx = fsk_enter();
 	__poll_t mask = tcp_poll(file, sock, wait);
 
-	if (!(mask & EPOLLIN) && fsk_listener_has_queued(sock->sk))
-		mask |= EPOLLIN | EPOLLRDNORM;
+	if (inet_sk_state_load(sock->sk) == TCP_LISTEN) {
+		fsk_listener_poll_local(file, sock->sk, wait);
+		if (!(mask & EPOLLIN) && fsk_listener_has_queued(sock->sk))
+			mask |= EPOLLIN | EPOLLRDNORM;
+	}
 	fsk_exit(idx);
 	return mask;
 }
@@ -751,6 +854,7 @@ struct fsk_clone_wq *fsk_listener_wait_local(const struct sock *sk, int cpu,
 	if (cw) {
 		atomic_inc(&cw->local_waiters);
 		add_wait_queue_exclusive(&cw->wq.wait, entry);
+		fsk_clone_wq_forward_last(cw);
 	}
 	return cw;
 }
@@ -835,6 +939,9 @@ static int fsk_listen_cpu_online(unsigned int cpu)
 				clone = NULL;
 			spin_lock_bh(&fsk_listeners_lock);
 			if (clone && !hlist_unhashed(&l->hash_node) && !l->clones[cpu]) {
+				/* A retired clone's queue: the retired entry keeps it. */
+				if (l->clone_wqs[cpu])
+					fsk_clone_wq_put(l->clone_wqs[cpu]);
 				l->clone_wqs[cpu] = cw;
 				/* Readers load the clone, then its queue. */
 				smp_store_release(&l->clones[cpu], clone);
@@ -852,7 +959,127 @@ static int fsk_listen_cpu_online(unsigned int cpu)
 	return 0;
 }
 
-/* During rmmod, a clone's requests and connections go to its listener. */
+/*
+ * Close the retired clones whose handshakes are all gone, or all of them
+ * (@all, at rmmod); says whether some are left. fsk_listen_mutex held.
+ */
+static bool fsk_retire_close(bool all)
+{
+	struct fsk_retired *r, *tmp;
+	LIST_HEAD(done);
+	bool left;
+
+	spin_lock_bh(&fsk_listeners_lock);
+	list_for_each_entry_safe(r, tmp, &fsk_retired, node) {
+		if (!all && inet_csk_reqsk_queue_len(r->clone) &&
+		    time_before(jiffies, r->deadline))
+			continue;
+		list_del_rcu(&r->node);
+		list_add_tail(&r->batch_node, &done);
+		atomic_dec(&fsk_migrating_count);
+	}
+	left = !list_empty(&fsk_retired);
+	spin_unlock_bh(&fsk_listeners_lock);
+	if (list_empty(&done))
+		return left;
+	/* Migrations that found the listener through an entry are over. */
+	synchronize_rcu();
+	list_for_each_entry_safe(r, tmp, &done, batch_node) {
+		fsk_clone_stop(r->clone);
+		fsk_clone_close(r->clone);
+		fsk_clone_wq_put(r->cw);
+		sock_put(r->parent);
+		kfree(r);
+	}
+	return left;
+}
+
+static void fsk_retire_reap(struct work_struct *work)
+{
+	bool left;
+
+	mutex_lock(&fsk_listen_mutex);
+	left = fsk_retire_close(false);
+	mutex_unlock(&fsk_listen_mutex);
+	if (left)
+		schedule_delayed_work(&fsk_retire_work, HZ / 10);
+}
+
+/*
+ * CPU hotplug teardown, on @cpu while it is still online: every managed
+ * listener's clone there is retired, and its queued connections handed to
+ * the listener, whose accept() callers and pollers are woken.
+ */
+static int fsk_listen_cpu_offline(unsigned int cpu)
+{
+	struct fsk_retired *r, *tmp;
+	LIST_HEAD(spare);
+	LIST_HEAD(batch);
+	struct fsk_listener *l;
+	unsigned int bkt;
+	int n = 0;
+
+	mutex_lock(&fsk_listen_mutex);
+	/* An entry per clone, allocated before taking the spinlock. */
+	rcu_read_lock();
+	hash_for_each_rcu(fsk_listeners, bkt, l, hash_node)
+		if (READ_ONCE(l->clones[cpu]))
+			n++;
+	rcu_read_unlock();
+	while (n--) {
+		r = kzalloc(sizeof(*r), GFP_KERNEL);
+		if (!r)
+			break;	/* The clones left over stay, as before: nothing is lost. */
+		list_add(&r->batch_node, &spare);
+	}
+
+	spin_lock_bh(&fsk_listeners_lock);
+	hash_for_each(fsk_listeners, bkt, l, hash_node) {
+		struct sock *clone = l->clones[cpu];
+
+		if (!clone || list_empty(&spare))
+			continue;
+		r = list_first_entry(&spare, struct fsk_retired, batch_node);
+		list_move_tail(&r->batch_node, &batch);
+		/* accept() and the SYN lookup no longer see it... */
+		WRITE_ONCE(l->clones[cpu], NULL);
+		/* ...and late ACKs of its handshakes migrate them. */
+		inet_sk_set_state(clone, TCP_CLOSE);
+		fsk_clone_unlink(clone, l->clone_wqs[cpu]);
+		r->clone = clone;
+		r->parent = l->parent;
+		sock_hold(r->parent);
+		/* The listener keeps its own reference, for the next online. */
+		r->cw = l->clone_wqs[cpu];
+		refcount_inc(&r->cw->ref);
+		r->deadline = jiffies + FSK_RETIRE_WAIT;
+		list_add_tail_rcu(&r->node, &fsk_retired);
+		atomic_inc(&fsk_migrating_count);
+		fsk_count(fsk_net(sock_net(l->parent)), listen_clone_retired);
+	}
+	spin_unlock_bh(&fsk_listeners_lock);
+	list_for_each_entry_safe(r, tmp, &spare, batch_node)
+		kfree(r);
+
+	if (!list_empty(&batch)) {
+		/* Lookups that saw a retired clone listening are over. */
+		synchronize_rcu();
+		list_for_each_entry(r, &batch, batch_node) {
+			/* The kernel's own teardown: connections go to the listener. */
+			fsk_clone_stop(r->clone);
+			if (!reqsk_queue_empty(&inet_csk(r->parent)->icsk_accept_queue))
+				r->parent->sk_data_ready(r->parent);
+		}
+		schedule_delayed_work(&fsk_retire_work, HZ / 10);
+	}
+	mutex_unlock(&fsk_listen_mutex);
+	return 0;
+}
+
+/*
+ * During rmmod, and for a clone retired by CPU hotplug, a clone's requests
+ * and connections go to its listener.
+ */
 static struct sock *fsk_migration_target(const struct sock *sk)
 {
 	struct sock *target = NULL;
@@ -866,6 +1093,15 @@ static struct sock *fsk_migration_target(const struct sock *sk)
 				target = l->parent;
 				goto found;
 			}
+	{
+		struct fsk_retired *r;
+
+		list_for_each_entry_rcu(r, &fsk_retired, node)
+			if (r->clone == sk) {
+				target = r->parent;
+				break;
+			}
+	}
 found:
 	if (target && (inet_sk_state_load(target) != TCP_LISTEN ||
 		       !refcount_inc_not_zero(&target->sk_refcnt)))
@@ -912,11 +1148,14 @@ int fsk_listen_init(void)
 	int ret;
 
 	fsk_listen_stopping = false;
+	ret = fsk_learn_select_qproc();
+	if (ret)
+		return ret;
 	fsk_listen_wq = alloc_workqueue("fastsocket", WQ_UNBOUND, 0);
 	if (!fsk_listen_wq)
 		return -ENOMEM;
 	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "net/fastsocket:online",
-					fsk_listen_cpu_online, NULL);
+					fsk_listen_cpu_online, fsk_listen_cpu_offline);
 	if (ret < 0)
 		goto out_wq;
 	fsk_cpuhp_state = ret;
@@ -946,6 +1185,8 @@ void fsk_listen_dismantle(void)
 	mutex_unlock(&fsk_listen_mutex);
 	/* Outside the mutex: hotplug callbacks take it under the CPU lock. */
 	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
+	/* Retired clones are closed below, with the listeners'. */
+	cancel_delayed_work_sync(&fsk_retire_work);
 	mutex_lock(&fsk_listen_mutex);
 
 	/* Every listener off the hash, onto the migration list. */
@@ -984,14 +1225,20 @@ void fsk_listen_dismantle(void)
 	 */
 	deadline = jiffies + 3 * HZ;
 	do {
+		struct fsk_retired *r;
+
 		pending = false;
 		list_for_each_entry(l, &fsk_migrating, migrating_node)
 			for_each_possible_cpu(cpu)
 				if (l->clones[cpu] && inet_csk_reqsk_queue_len(l->clones[cpu]))
 					pending = true;
+		list_for_each_entry(r, &fsk_retired, node)
+			if (inet_csk_reqsk_queue_len(r->clone))
+				pending = true;
 		if (pending)
 			msleep(20);
 	} while (pending && time_before(jiffies, deadline));
+	fsk_retire_close(true);
 
 	while (!list_empty(&fsk_migrating)) {
 		l = list_first_entry(&fsk_migrating, struct fsk_listener, migrating_node);

@@ -562,6 +562,75 @@ static void cpu_online_set(int cpu, int online)
 		die("cpu%d did not go %s", cpu, online ? "online" : "offline");
 }
 
+/*
+ * Connections queued on @cpu's clone when @cpu goes offline move to the
+ * listener: accepted from another CPU, alive, none reset; and the listener
+ * goes on taking connections.
+ */
+static void hotplug_offline_queued(const struct llt_opts *o, int lfd, int cpu,
+				   int other, const union sockaddr_any *sa,
+				   socklen_t len)
+{
+	int n = o->conns ? o->conns : 20, cfd[64], i, afd, err, alive = 0;
+	struct llt_stats a, b;
+	long long v;
+	char c;
+
+	if (n > (int)(sizeof(cfd) / sizeof(cfd[0])))
+		n = sizeof(cfd) / sizeof(cfd[0]);
+	xpin(cpu);
+	for (i = 0; i < n; i++) {
+		cfd[i] = connect_to(sa, len);
+		if (cfd[i] < 0)
+			fail("connect from cpu%d: %s", cpu, errname(errno));
+	}
+	unpin();
+	stats_read(&a);
+	cpu_online_set(cpu, 0);
+	note("cpu%d offline with %d connections queued on its clone", cpu, n);
+	xpin(other);
+	for (i = 0; i < n; i++) {
+		afd = accept_wait(lfd, 3000, &err);
+		if (afd < 0) {
+			fail("accept after cpu%d went offline: %s", cpu, errname(err));
+			continue;
+		}
+		if (send(afd, "x", 1, MSG_NOSIGNAL) == 1)
+			alive++;
+		close(afd);
+	}
+	for (i = 0; i < n; i++) {
+		if (cfd[i] < 0)
+			continue;
+		if (recv(cfd[i], &c, 1, 0) != 1)
+			fail("client %d: no byte from the server after the move: %s", i,
+			     errname(errno));
+		close(cfd[i]);
+	}
+	/* New connections, from the CPU left. */
+	for (i = 0; i < 5; i++) {
+		int fd = connect_to(sa, len);
+
+		afd = fd < 0 ? -1 : accept_wait(lfd, 3000, &err);
+		check(afd >= 0, "connection %d after the offline: %s", i,
+		      errname(fd < 0 ? errno : err));
+		if (afd >= 0)
+			close(afd);
+		if (fd >= 0)
+			close(fd);
+	}
+	unpin();
+	stats_read(&b);
+	stats_print_delta("after cpu offline", &a, &b);
+	check(alive == n, "%d of %d queued connections alive after the offline", alive, n);
+	v = stats_delta(&a, &b, "listen_clone_retired", -1);
+	check(v == 1, "listen_clone_retired +%lld, expected 1", v);
+	v = stats_delta(&a, &b, "accept_parent", -1);
+	check(v >= n, "accept_parent +%lld, expected >= %d: the queue moved to the listener",
+	      v, n);
+	cpu_online_set(cpu, 1);
+}
+
 int cmd_hotplug(const struct llt_opts *o)
 {
 	int cpu = o->cpu, other = -1, n = o->conns ? o->conns : 20, lfd, i, cfd;
@@ -610,8 +679,6 @@ int cmd_hotplug(const struct llt_opts *o)
 	}
 	unpin();
 	stats_read(&d);
-	close(lfd);
-	set_fastsocket(0, 1);
 	stats_print_delta("after cpu online", &c, &d);
 	check(ok == n, "%d of %d connections from cpu%d accepted", ok, n, cpu);
 	v = stats_delta(&c, &d, "listen_syn_local", cpu);
@@ -619,6 +686,10 @@ int cmd_hotplug(const struct llt_opts *o)
 	      v, n);
 	v = stats_delta(&c, &d, "accept_local", cpu);
 	check(v == n, "accept_local on cpu%d +%lld, expected %d", cpu, v, n);
+
+	hotplug_offline_queued(o, lfd, cpu, other, &sa, len);
+	close(lfd);
+	set_fastsocket(0, 1);
 	return 0;
 }
 

@@ -27,7 +27,10 @@
 
 #include "llt.h"
 
-enum acc_mode { ACC_BLOCK, ACC_POLL, ACC_EPOLL_LT, ACC_EPOLL_ET, ACC_EPOLL_EXCL };
+/* ACC_EPOLL_EXCL_ONE: one accept() per wakeup, as nginx without multi_accept. */
+enum acc_mode {
+	ACC_BLOCK, ACC_POLL, ACC_EPOLL_LT, ACC_EPOLL_ET, ACC_EPOLL_EXCL, ACC_EPOLL_EXCL_ONE
+};
 
 static const char *const acc_mode_names[] = {
 	[ACC_BLOCK] = "block",
@@ -35,6 +38,7 @@ static const char *const acc_mode_names[] = {
 	[ACC_EPOLL_LT] = "epoll-lt",
 	[ACC_EPOLL_ET] = "epoll-et",
 	[ACC_EPOLL_EXCL] = "epoll-excl",
+	[ACC_EPOLL_EXCL_ONE] = "epoll-excl-one",
 };
 
 struct traffic;
@@ -71,6 +75,7 @@ struct traffic {
 	struct tr_cli cli[LLT_MAX_THREADS];
 	bool wait_blocked;	/* clients start once every acceptor sleeps in accept */
 	int conns;		/* per client; 0: until duration_ms is over */
+	int client_pause_ms;	/* between a client's connections */
 	int duration_ms;
 	long ready_after;	/* accepted connections before ready() */
 	void (*ready)(struct traffic *t);
@@ -183,7 +188,7 @@ static void *tr_acceptor(void *arg)
 	if (t->mode >= ACC_EPOLL_LT) {
 		if (t->mode == ACC_EPOLL_ET)
 			ev.events |= EPOLLET;
-		else if (t->mode == ACC_EPOLL_EXCL)
+		else if (t->mode >= ACC_EPOLL_EXCL)
 			ev.events |= EPOLLEXCLUSIVE;
 		epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, t->lfd, &ev))
@@ -205,6 +210,7 @@ static void *tr_acceptor(void *arg)
 				tr_drain(a, 0);
 			break;
 		case ACC_EPOLL_LT:
+		case ACC_EPOLL_EXCL_ONE:
 			n = epoll_wait(epfd, &ev, 1, 100);
 			if (n > 0)
 				tr_drain(a, 1);
@@ -268,6 +274,8 @@ static void *tr_client(void *arg)
 		else
 			tr_client_err(c, &c->other, n < 0 ? errno : 0);
 		close(fd);
+		if (t->client_pause_ms)
+			sleep_ms(t->client_pause_ms);
 	}
 	__atomic_fetch_add(&t->clients_done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -299,8 +307,10 @@ static void tr_run(struct traffic *t, struct tr_sum *s)
 		for (i = 0; i < t->nacc; i++) {
 			while (!__atomic_load_n(&t->acc[i].tid, __ATOMIC_ACQUIRE))
 				sleep_ms(1);
-			if (wait_in_accept(t->acc[i].tid, 10000))
-				die("acceptor %d never blocked in accept()", i);
+			if (t->mode >= ACC_EPOLL_LT ?
+			    wait_in_epoll(t->acc[i].tid, 10000) :
+			    wait_in_accept(t->acc[i].tid, 10000))
+				die("acceptor %d never blocked in accept() or epoll_wait()", i);
 		}
 	t0 = now_ms();
 	for (i = 0; i < t->ncli; i++) {
@@ -446,7 +456,8 @@ static void need_cpus(int n)
 
 /* ------------------------------------------------------------ locality */
 
-static double locality_run(const struct llt_opts *o, int managed, int port)
+static double locality_run(const struct llt_opts *o, enum acc_mode mode,
+			   int managed, int port)
 {
 	struct llt_stats a, b;
 	struct traffic *t = calloc(1, sizeof(*t));
@@ -461,9 +472,16 @@ static double locality_run(const struct llt_opts *o, int managed, int port)
 	lfd = listener_at(AF_INET, "127.0.0.1", port, 1024);
 	tr_init(t, lfd, AF_INET, "127.0.0.1", port);
 	tr_acceptors_per_cpu(t);
+	t->mode = mode;
 	t->wait_blocked = true;
 	tr_clients_per_cpu(t, 1);
 	t->conns = n;
+	/*
+	 * An epoll worker is woken on its CPU only if it waits in epoll_wait():
+	 * give it the time to get back there (under load, see README).
+	 */
+	if (mode != ACC_BLOCK)
+		t->client_pause_ms = 3;
 	tr_run(t, &s);
 	stats_read(&b);
 	close(lfd);
@@ -476,35 +494,62 @@ static double locality_run(const struct llt_opts *o, int managed, int port)
 	} else {
 		check_managed(what, &a, &b, n);
 		d = stats_delta(&a, &b, "accept_local", -1);
-		check(d * 100 >= 99LL * t->accepted,
-		      "fastsocket: accept_local +%lld of %ld accepted", d, t->accepted);
+		if (mode == ACC_BLOCK)
+			check(d * 100 >= 99LL * t->accepted,
+			      "fastsocket: accept_local +%lld of %ld accepted", d, t->accepted);
+		d += stats_delta(&a, &b, "accept_stolen", -1) +
+		     stats_delta(&a, &b, "accept_parent", -1);
+		check(d == t->accepted, "fastsocket: accept_local+stolen+parent +%lld, %ld accepted",
+		      d, t->accepted);
 	}
 	free(t);
 	return pct;
 }
 
+/*
+ * -m block (default): one blocking accept() thread pinned per CPU.
+ * -m epoll-excl-one: one thread pinned per CPU, each with its own epoll set
+ * holding the listener with EPOLLEXCLUSIVE, one accept() per wakeup (nginx).
+ */
 int cmd_locality(const struct llt_opts *o)
 {
+	enum acc_mode mode = ACC_BLOCK;
 	double stock, fsk;
 	int failures;
 
 	need_cpus(2);
-	stock = locality_run(o, 0, o->port);
+	if (o->mode && !strcmp(o->mode, acc_mode_names[ACC_EPOLL_EXCL_ONE]))
+		mode = ACC_EPOLL_EXCL_ONE;
+	else if (o->mode && strcmp(o->mode, acc_mode_names[ACC_BLOCK]))
+		die("locality: -m block|epoll-excl-one");
+	stock = locality_run(o, mode, 0, o->port);
 	failures = llt_failures;
-	fsk = locality_run(o, 1, o->port + 1);
-	if (fsk < 99.0) {
+	fsk = locality_run(o, mode, 1, o->port + 1);
+	if (fsk < (mode == ACC_BLOCK ? 99.0 : 90.0)) {
 		/*
 		 * An acceptor away from accept() for over 20 ms (FSK_LOCAL_ACCEPT_ACTIVE)
-		 * leaves its queue to the other CPUs: under TCG on a busy host, a
-		 * preempted vCPU is. One more measurement, reported as such.
+		 * leaves its queue to the other CPUs, and a busy epoll waiter has
+		 * its wakeup passed on: under TCG on a busy host, a preempted vCPU
+		 * is either. One more measurement, reported as such.
 		 */
 		note("locality: fastsocket %.1f%% on the first try; measuring once more", fsk);
 		llt_failures = failures;
-		fsk = locality_run(o, 1, o->port + 2);
+		fsk = locality_run(o, mode, 1, o->port + 2);
 	}
 	set_fastsocket(0, 1);
-	note("locality: fastsocket %.1f%% stock %.1f%%", fsk, stock);
-	check(fsk >= 99.0, "locality %.1f%% with fastsocket, expected >= 99%%", fsk);
+	note("locality (%s): fastsocket %.1f%% stock %.1f%%", acc_mode_names[mode], fsk, stock);
+	if (mode == ACC_BLOCK) {
+		check(fsk >= 99.0, "locality %.1f%% with fastsocket, expected >= 99%%", fsk);
+		return 0;
+	}
+	/*
+	 * Exact but for a worker still busy when its CPU queues the next
+	 * connection: that wakeup goes on to an idle worker, which takes the
+	 * connection (nothing waits for a busy worker), as under TCG a vCPU
+	 * preempted by the host can be.
+	 */
+	check(fsk >= 90.0, "epoll locality %.1f%% with fastsocket (stock %.1f%%), expected >= 90%%",
+	      fsk, stock);
 	return 0;
 }
 
@@ -572,7 +617,7 @@ static void traffic_ready(struct traffic *t)
 		die("write %s: %s", o->ready, errname(errno));
 }
 
-/* Traffic for -d MS; the runner removes the module in the middle of it. */
+/* Traffic for -d MS; the runner removes the module or takes a CPU offline meanwhile. */
 int cmd_traffic(const struct llt_opts *o)
 {
 	struct traffic *t = calloc(1, sizeof(*t));
