@@ -667,7 +667,7 @@ check_engaged() {
 
 # run_one ROUND WORKLOAD PATH CONFIG
 run_one() {
-	local round=$1 wl=$2 path=$3 cfg=$4 mode=shared sns cns bns saddr baddr
+	local round=$1 wl=$2 path=$3 cfg=$4 mode=shared sns cns bns saddr baddr ns
 	local be r1 l1
 
 	reset_result
@@ -794,9 +794,11 @@ run_one() {
 		done
 	fi
 	if [ "${errors:-0}" != 0 ] && command -v nstat >/dev/null; then
-		log "nstat $sns: $(in_ns "$sns" nstat -az 2>/dev/null | awk '$2 != 0 &&
-			$1 ~ /^Tcp/ && $1 !~ /InSegs|OutSegs|Opens|Octets|Pkts|Ack|^TcpExtTCPHP/ {
-				printf "%s=%s ", $1, $2 }')"
+		for ns in "${netns_list[@]}"; do
+			log "nstat $ns: $(in_ns "$ns" nstat -az 2>/dev/null | awk '$2 != 0 &&
+				$1 ~ /^Tcp/ && $1 !~ /InSegs|OutSegs|Opens|Octets|Pkts|Ack|^TcpExtTCPHP/ {
+					printf "%s=%s ", $1, $2 }')"
+		done
 	fi
 	check_engaged "$cfg" "$path"
 	netns_cleanup
