@@ -250,7 +250,7 @@ t_rmmod_under_traffic() {
 	t0=$REPLY
 	unload
 	ms
-	say "rmmod under traffic took $((REPLY - t0)) ms"
+	say "rmmod under traffic took $((REPLY - t0)) ms (from $t0 to $REPLY ms since the epoch)"
 	wait "$pid"
 	rc=$?
 	show "$work/tr.out"

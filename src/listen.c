@@ -95,24 +95,29 @@ static LIST_HEAD(fsk_migrating);
 static atomic_t fsk_migrating_count = ATOMIC_INIT(0);
 
 /*
- * A clone taken from a CPU going offline. It stops listening at once; its
- * queued connections move to the listener then, its handshakes in flight on
- * their next ACK or SYN-ACK retransmit, through the same request migration
- * as at rmmod. It is closed when none is left, or at its deadline.
+ * A clone of a CPU gone offline. While its CPU is away it takes no new SYN
+ * (the lookup hands SYNs to the clone of the CPU it runs on), and first
+ * lets its handshakes in flight complete where they started, its queue
+ * drained by the other CPUs' accept(). Then it is retired: it stops
+ * listening, its queued connections move to the listener, a straggling
+ * handshake on its next ACK or SYN-ACK retransmit (the rmmod migration);
+ * it is closed when none is left. Each step at most FSK_RETIRE_WAIT. A CPU
+ * back online before the retirement keeps its clone.
  */
 struct fsk_retired {
 	struct list_head node;
-	struct list_head batch_node;	/* the offline call that made it */
-	struct sock *clone;
+	struct list_head batch_node;	/* a step that works on it */
+	struct sock *clone;		/* referenced */
 	struct sock *parent;		/* referenced */
-	struct fsk_clone_wq *cw;	/* referenced */
-	unsigned long deadline;
+	struct fsk_clone_wq *cw;	/* referenced once retired */
+	int cpu;
+	bool retired;			/* no longer in the listener's clones[] */
+	unsigned long deadline;		/* of the current step */
 };
 
-/* How long a retired clone waits for its handshakes: two SYN-ACK retransmits. */
-#define FSK_RETIRE_WAIT		(4 * HZ)
+#define FSK_RETIRE_WAIT		(3 * HZ)
 /*
- * RCU list; writers hold fsk_listeners_lock, and fsk_listen_mutex too, so an
+ * RCU list; writers hold fsk_listeners_lock and fsk_listen_mutex, so an
  * entry stays while a mutex holder uses it.
  */
 static LIST_HEAD(fsk_retired);
@@ -670,6 +675,9 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 		th = tcp_hdr(skb);
 		if (!th->syn && th->ack && !th->rst)
 			return fsk_cookie_listener(l, clone);
+		/* rmmod: no new handshake on a clone (fsk_listen_dismantle). */
+		if (th->syn && READ_ONCE(fsk_listen_stopping))
+			return sk;
 		if (th->syn)
 			fsk_count(fsk_net(net), listen_syn_local);
 	}
@@ -907,6 +915,8 @@ out:
 	return clone;
 }
 
+static void fsk_retire_cancel(unsigned int cpu);
+
 static int fsk_listen_cpu_online(unsigned int cpu)
 {
 	struct fsk_listener *l, *todo[16];
@@ -914,6 +924,7 @@ static int fsk_listen_cpu_online(unsigned int cpu)
 	struct sock *clone;
 
 	mutex_lock(&fsk_listen_mutex);
+	fsk_retire_cancel(cpu);
 	do {
 		/* Collect a few under the lock, clone them outside it. */
 		n = 0;
@@ -959,37 +970,84 @@ static int fsk_listen_cpu_online(unsigned int cpu)
 	return 0;
 }
 
+static void fsk_retired_free(struct fsk_retired *r)
+{
+	if (r->cw)
+		fsk_clone_wq_put(r->cw);
+	sock_put(r->clone);
+	sock_put(r->parent);
+	kfree(r);
+}
+
 /*
- * Close the retired clones whose handshakes are all gone, or all of them
- * (@all, at rmmod); says whether some are left. fsk_listen_mutex held.
+ * One pass over the clones of offline CPUs (fsk_listen_mutex held): retire
+ * those done with their handshakes, close the retired ones done with their
+ * stragglers; @all (rmmod) forgets the first kind, which stay the
+ * listener's, and closes every retired one. Says whether some are left.
  */
-static bool fsk_retire_close(bool all)
+static bool fsk_retire_step(bool all)
 {
 	struct fsk_retired *r, *tmp;
+	LIST_HEAD(retire);
 	LIST_HEAD(done);
 	bool left;
 
 	spin_lock_bh(&fsk_listeners_lock);
 	list_for_each_entry_safe(r, tmp, &fsk_retired, node) {
-		if (!all && inet_csk_reqsk_queue_len(r->clone) &&
-		    time_before(jiffies, r->deadline))
+		bool quiet = !inet_csk_reqsk_queue_len(r->clone) ||
+			     time_after(jiffies, r->deadline);
+		struct fsk_listener *l;
+
+		if (r->retired) {
+			if (all || quiet) {
+				list_del_rcu(&r->node);
+				list_add_tail(&r->batch_node, &done);
+				atomic_dec(&fsk_migrating_count);
+			}
 			continue;
-		list_del_rcu(&r->node);
-		list_add_tail(&r->batch_node, &done);
-		atomic_dec(&fsk_migrating_count);
+		}
+		l = fsk_listener_find(r->parent);
+		if (all || !l || READ_ONCE(l->clones[r->cpu]) != r->clone) {
+			/* Closed with its listener, or rmmod's to handle. */
+			list_del_rcu(&r->node);
+			list_add_tail(&r->batch_node, &done);
+			continue;
+		}
+		if (!quiet)
+			continue;
+		/* accept() and the lookup no longer see it... */
+		WRITE_ONCE(l->clones[r->cpu], NULL);
+		/* ...and a late ACK of a handshake migrates it. */
+		inet_sk_set_state(r->clone, TCP_CLOSE);
+		fsk_clone_unlink(r->clone, l->clone_wqs[r->cpu]);
+		/* The listener keeps its reference, for the next online. */
+		r->cw = l->clone_wqs[r->cpu];
+		refcount_inc(&r->cw->ref);
+		r->retired = true;
+		r->deadline = jiffies + FSK_RETIRE_WAIT;
+		atomic_inc(&fsk_migrating_count);
+		list_add_tail(&r->batch_node, &retire);
+		fsk_count(fsk_net(sock_net(r->parent)), listen_clone_retired);
 	}
 	left = !list_empty(&fsk_retired);
 	spin_unlock_bh(&fsk_listeners_lock);
-	if (list_empty(&done))
+	if (list_empty(&retire) && list_empty(&done))
 		return left;
-	/* Migrations that found the listener through an entry are over. */
+
+	/* Lookups that saw these clones listening, or the entries, are over. */
 	synchronize_rcu();
-	list_for_each_entry_safe(r, tmp, &done, batch_node) {
+	list_for_each_entry(r, &retire, batch_node) {
+		/* The kernel's own teardown: connections go to the listener. */
 		fsk_clone_stop(r->clone);
-		fsk_clone_close(r->clone);
-		fsk_clone_wq_put(r->cw);
-		sock_put(r->parent);
-		kfree(r);
+		if (!reqsk_queue_empty(&inet_csk(r->parent)->icsk_accept_queue))
+			r->parent->sk_data_ready(r->parent);
+	}
+	list_for_each_entry_safe(r, tmp, &done, batch_node) {
+		if (r->retired) {
+			fsk_clone_stop(r->clone);
+			fsk_clone_close(r->clone);
+		}
+		fsk_retired_free(r);
 	}
 	return left;
 }
@@ -999,7 +1057,7 @@ static void fsk_retire_reap(struct work_struct *work)
 	bool left;
 
 	mutex_lock(&fsk_listen_mutex);
-	left = fsk_retire_close(false);
+	left = fsk_retire_step(false);
 	mutex_unlock(&fsk_listen_mutex);
 	if (left)
 		schedule_delayed_work(&fsk_retire_work, HZ / 10);
@@ -1007,16 +1065,15 @@ static void fsk_retire_reap(struct work_struct *work)
 
 /*
  * CPU hotplug teardown, on @cpu while it is still online: every managed
- * listener's clone there is retired, and its queued connections handed to
- * the listener, whose accept() callers and pollers are woken.
+ * listener's clone there is put on the way to retirement (fsk_retired).
  */
 static int fsk_listen_cpu_offline(unsigned int cpu)
 {
 	struct fsk_retired *r, *tmp;
-	LIST_HEAD(spare);
-	LIST_HEAD(batch);
 	struct fsk_listener *l;
 	unsigned int bkt;
+	LIST_HEAD(spare);
+	bool queued = false;
 	int n = 0;
 
 	mutex_lock(&fsk_listen_mutex);
@@ -1040,40 +1097,43 @@ static int fsk_listen_cpu_offline(unsigned int cpu)
 		if (!clone || list_empty(&spare))
 			continue;
 		r = list_first_entry(&spare, struct fsk_retired, batch_node);
-		list_move_tail(&r->batch_node, &batch);
-		/* accept() and the SYN lookup no longer see it... */
-		WRITE_ONCE(l->clones[cpu], NULL);
-		/* ...and late ACKs of its handshakes migrate them. */
-		inet_sk_set_state(clone, TCP_CLOSE);
-		fsk_clone_unlink(clone, l->clone_wqs[cpu]);
+		list_del(&r->batch_node);
+		sock_hold(clone);
 		r->clone = clone;
+		sock_hold(l->parent);
 		r->parent = l->parent;
-		sock_hold(r->parent);
-		/* The listener keeps its own reference, for the next online. */
-		r->cw = l->clone_wqs[cpu];
-		refcount_inc(&r->cw->ref);
+		r->cpu = cpu;
 		r->deadline = jiffies + FSK_RETIRE_WAIT;
 		list_add_tail_rcu(&r->node, &fsk_retired);
-		atomic_inc(&fsk_migrating_count);
-		fsk_count(fsk_net(sock_net(l->parent)), listen_clone_retired);
+		queued = true;
 	}
 	spin_unlock_bh(&fsk_listeners_lock);
 	list_for_each_entry_safe(r, tmp, &spare, batch_node)
 		kfree(r);
-
-	if (!list_empty(&batch)) {
-		/* Lookups that saw a retired clone listening are over. */
-		synchronize_rcu();
-		list_for_each_entry(r, &batch, batch_node) {
-			/* The kernel's own teardown: connections go to the listener. */
-			fsk_clone_stop(r->clone);
-			if (!reqsk_queue_empty(&inet_csk(r->parent)->icsk_accept_queue))
-				r->parent->sk_data_ready(r->parent);
-		}
-		schedule_delayed_work(&fsk_retire_work, HZ / 10);
-	}
 	mutex_unlock(&fsk_listen_mutex);
+	if (queued)
+		schedule_delayed_work(&fsk_retire_work, HZ / 10);
 	return 0;
+}
+
+/* A CPU back before its clones were retired keeps them. */
+static void fsk_retire_cancel(unsigned int cpu)
+{
+	struct fsk_retired *r, *tmp;
+	LIST_HEAD(done);
+
+	spin_lock_bh(&fsk_listeners_lock);
+	list_for_each_entry_safe(r, tmp, &fsk_retired, node)
+		if (r->cpu == cpu && !r->retired) {
+			list_del_rcu(&r->node);
+			list_add_tail(&r->batch_node, &done);
+		}
+	spin_unlock_bh(&fsk_listeners_lock);
+	if (list_empty(&done))
+		return;
+	synchronize_rcu();
+	list_for_each_entry_safe(r, tmp, &done, batch_node)
+		fsk_retired_free(r);
 }
 
 /*
@@ -1168,6 +1228,26 @@ out_wq:
 	return ret;
 }
 
+/* Has a clone of a managed listener a handshake in flight? */
+static bool fsk_clones_have_handshakes(void)
+{
+	struct fsk_listener *l;
+	unsigned int bkt;
+	bool pending = false;
+	int cpu;
+
+	rcu_read_lock();
+	hash_for_each_rcu(fsk_listeners, bkt, l, hash_node)
+		for_each_possible_cpu(cpu) {
+			struct sock *clone = READ_ONCE(l->clones[cpu]);
+
+			if (clone && inet_csk_reqsk_queue_len(clone))
+				pending = true;
+		}
+	rcu_read_unlock();
+	return pending;
+}
+
 /*
  * Before the hooks go: no new clone, then every listener back to stock. Also
  * undoes fsk_listen_init() when loading fails later on.
@@ -1181,13 +1261,25 @@ void fsk_listen_dismantle(void)
 	int cpu;
 
 	mutex_lock(&fsk_listen_mutex);
-	fsk_listen_stopping = true;
+	WRITE_ONCE(fsk_listen_stopping, true);
 	mutex_unlock(&fsk_listen_mutex);
 	/* Outside the mutex: hotplug callbacks take it under the CPU lock. */
 	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
 	/* Retired clones are closed below, with the listeners'. */
 	cancel_delayed_work_sync(&fsk_retire_work);
 	mutex_lock(&fsk_listen_mutex);
+
+	/*
+	 * First, new SYNs go to the listeners themselves (fsk_local_listener),
+	 * while the clones' handshakes in flight complete where they started
+	 * and are accepted as usual: a clone that stops listening while one of
+	 * its handshakes is completing resets that connection, as the kernel's
+	 * own listener close does. A few seconds at most.
+	 */
+	synchronize_rcu();
+	deadline = jiffies + 3 * HZ;
+	while (fsk_clones_have_handshakes() && time_before(jiffies, deadline))
+		msleep(20);
 
 	/* Every listener off the hash, onto the migration list. */
 	for (;;) {
@@ -1233,12 +1325,12 @@ void fsk_listen_dismantle(void)
 				if (l->clones[cpu] && inet_csk_reqsk_queue_len(l->clones[cpu]))
 					pending = true;
 		list_for_each_entry(r, &fsk_retired, node)
-			if (inet_csk_reqsk_queue_len(r->clone))
+			if (r->retired && inet_csk_reqsk_queue_len(r->clone))
 				pending = true;
 		if (pending)
 			msleep(20);
 	} while (pending && time_before(jiffies, deadline));
-	fsk_retire_close(true);
+	fsk_retire_step(true);
 
 	while (!list_empty(&fsk_migrating)) {
 		l = list_first_entry(&fsk_migrating, struct fsk_listener, migrating_node);

@@ -588,6 +588,14 @@ static void hotplug_offline_queued(const struct llt_opts *o, int lfd, int cpu,
 	stats_read(&a);
 	cpu_online_set(cpu, 0);
 	note("cpu%d offline with %d connections queued on its clone", cpu, n);
+	/* Retired once its handshakes are done: at once here, a work's tick. */
+	for (i = 0; i < 300; i++) {
+		stats_read(&b);
+		if (stats_delta(&a, &b, "listen_clone_retired", -1))
+			break;
+		sleep_ms(10);
+	}
+	note("clone retired after %d ms", i * 10);
 	xpin(other);
 	for (i = 0; i < n; i++) {
 		afd = accept_wait(lfd, 3000, &err);
@@ -628,6 +636,8 @@ static void hotplug_offline_queued(const struct llt_opts *o, int lfd, int cpu,
 	v = stats_delta(&a, &b, "accept_parent", -1);
 	check(v >= n, "accept_parent +%lld, expected >= %d: the queue moved to the listener",
 	      v, n);
+	v = stats_delta(&a, &b, "accept_stolen", -1);
+	check(v == 0, "accept_stolen +%lld: a retired clone was still reachable", v);
 	cpu_online_set(cpu, 1);
 }
 
