@@ -499,8 +499,9 @@ static double locality_run(const struct llt_opts *o, enum acc_mode mode,
 			      "fastsocket: accept_local +%lld of %ld accepted", d, t->accepted);
 		d += stats_delta(&a, &b, "accept_stolen", -1) +
 		     stats_delta(&a, &b, "accept_parent", -1);
-		check(d == t->accepted, "fastsocket: accept_local+stolen+parent +%lld, %ld accepted",
-		      d, t->accepted);
+		check(d == t->accepted,
+		      "fastsocket: accept_local+stolen+parent +%lld, %ld accepted", d,
+		      t->accepted);
 	}
 	free(t);
 	return pct;
