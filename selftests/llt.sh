@@ -237,25 +237,39 @@ t_rmmod_with_queued() {
 	[ $rc = 0 ] || fail "rmmod-queued failed ($rc)"
 }
 
-t_rmmod_under_traffic() {
-	local pid rc t0
+# under_traffic MS ACTION...: llt traffic for MS ms, ACTION in the middle
+# of it; no connection may be lost, no socket leaked.
+under_traffic() {
+	local ms=$1 pid rc
 
+	shift
 	llt leak -m save -r "$work/base" >/dev/null || fail "leak baseline"
-	# At most one handshake in flight per client thread (2 per CPU).
-	bg tr "$llt" traffic -p "$port" -d 3500 -r "$work/ready" -R $((2 * ncpu))
+	bg tr "$llt" traffic -p "$port" -d "$ms" -r "$work/ready" -R 0
 	pid=$bg_pid
 	wait_file "$work/ready" 30 || { show "$work/tr.out"; fail "never ready"; }
+	"$@"
+	wait "$pid"
+	rc=$?
+	show "$work/tr.out"
+	[ $rc = 0 ] || fail "traffic failed ($rc)"
+	llt leak -m check -r "$work/base" || fail "sockets leaked"
+}
+
+rmmod_timed() {
+	local t0
+
 	pause 0.5
 	ms
 	t0=$REPLY
 	unload
 	ms
 	say "rmmod under traffic took $((REPLY - t0)) ms (from $t0 to $REPLY ms since the epoch)"
-	wait "$pid"
-	rc=$?
-	show "$work/tr.out"
-	[ $rc = 0 ] || fail "traffic failed ($rc)"
-	llt leak -m check -r "$work/base" || fail "sockets leaked"
+}
+
+# Handshakes in flight complete on their clone, queued connections move to
+# the listener: nothing is lost.
+t_rmmod_under_traffic() {
+	under_traffic 3500 rmmod_timed
 }
 
 t_ipv4_wildcard() {
@@ -378,16 +392,9 @@ t_cpu_hotplug() {
 	llt hotplug -C 1 || fail "hotplug"
 }
 
-# cpu1 goes offline and comes back twice under traffic: its clone is retired
-# (queue and handshakes to the listener) and made again; nothing is lost.
-t_hotplug_under_traffic() {
-	local pid rc i cpu1=/sys/devices/system/cpu/cpu1/online
+cpu1_flips() {
+	local i cpu1=/sys/devices/system/cpu/cpu1/online
 
-	[ -w $cpu1 ] || fail "cpu1 cannot go offline here"
-	llt leak -m save -r "$work/base" >/dev/null || fail "leak baseline"
-	bg tr "$llt" traffic -p "$port" -d 4000 -r "$work/ready" -R 0
-	pid=$bg_pid
-	wait_file "$work/ready" 30 || { show "$work/tr.out"; fail "never ready"; }
 	for i in 1 2; do
 		pause 0.3
 		echo 0 >$cpu1 || fail "cpu1 offline"
@@ -396,11 +403,13 @@ t_hotplug_under_traffic() {
 		echo 1 >$cpu1 || fail "cpu1 online"
 		say "cpu1 online"
 	done
-	wait "$pid"
-	rc=$?
-	show "$work/tr.out"
-	[ $rc = 0 ] || fail "traffic failed ($rc)"
-	llt leak -m check -r "$work/base" || fail "sockets leaked"
+}
+
+# cpu1 goes offline and comes back twice under traffic: its clone drains or
+# is retired (queue and handshakes to the listener), then made again.
+t_hotplug_under_traffic() {
+	[ -w /sys/devices/system/cpu/cpu1/online ] || fail "cpu1 cannot go offline here"
+	under_traffic 4000 cpu1_flips
 }
 
 # wrk_parse FILE -> requests, errors, non2xx
