@@ -119,3 +119,36 @@ kernel_verdict() {
 		why+=("kernel taint went from $2 to $taint")
 	fi
 }
+
+# tap_verdict N NAME T0 [SKIP_REASON]: the test's time since T0 (ms) and its
+# TAP line, from the caller's why array; fails if why has reasons.
+tap_verdict() {
+	local n=$1 name=$2 v
+
+	ms
+	echo "# $name: $((REPLY - $3)) ms"
+	if [ ${#why[@]} = 0 ]; then
+		echo "ok $n - $name${4:+ # SKIP $4}"
+		return 0
+	fi
+	for v in "${why[@]}"; do echo "# $name: $v"; done
+	echo "not ok $n - $name"
+	return 1
+}
+
+# parse_filter ARGS...: filter = the --filter REGEX of a runner's arguments.
+parse_filter() {
+	filter=
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--filter) [ $# -ge 2 ] || filter_usage; filter=$2; shift 2 ;;
+		--filter=*) filter=${1#*=}; shift ;;
+		*) filter_usage ;;
+		esac
+	done
+}
+
+filter_usage() {
+	echo "usage: $0 [--filter REGEX]" >&2
+	exit 2
+}

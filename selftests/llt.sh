@@ -583,37 +583,18 @@ run_test() { # N NAME
 	while IFS= read -r line; do echo "# $line"; done < <(cleanup)
 
 	kernel_verdict "$marker" "$taint0"
-	ms
-	echo "# $name: $((REPLY - t0)) ms"
-	if [ ${#why[@]} = 0 ] && [ $rc = 4 ]; then
-		echo "ok $n - $name # SKIP $(<"$work/skip")"
-		return 0
+	if [ $rc = 4 ]; then
+		tap_verdict "$n" "$name" "$t0" "$(<"$work/skip")"
+	else
+		tap_verdict "$n" "$name" "$t0"
 	fi
-	if [ ${#why[@]} = 0 ]; then
-		echo "ok $n - $name"
-		return 0
-	fi
-	for v in "${why[@]}"; do echo "# $name: $v"; done
-	echo "not ok $n - $name"
-	return 1
-}
-
-usage() {
-	echo "usage: $0 [--filter REGEX]" >&2
-	exit 2
 }
 
 main() {
 	local filter='' t n=0 failed=0 t0 out
 	local -a selected=()
 
-	while [ $# -gt 0 ]; do
-		case $1 in
-		--filter) [ $# -ge 2 ] || usage; filter=$2; shift 2 ;;
-		--filter=*) filter=${1#*=}; shift ;;
-		*) usage ;;
-		esac
-	done
+	parse_filter "$@"
 	[ "$(id -u)" = 0 ] || { echo "$0: must run as root (in a guest)" >&2; exit 2; }
 	for t in "${tests[@]}"; do
 		[ -z "$filter" ] || [[ $t =~ $filter ]] && selected+=("$t")

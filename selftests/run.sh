@@ -743,33 +743,14 @@ run_test() {
 	fi
 
 	kernel_verdict "$marker" "$taint0"
-	ms
-	echo "# $name: $((REPLY - t0)) ms"
-	if [ ${#why[@]} = 0 ]; then
-		echo "ok $n - $name"
-		return 0
-	fi
-	for v in "${why[@]}"; do echo "# $name: $v"; done
-	echo "not ok $n - $name"
-	return 1
-}
-
-usage() {
-	echo "usage: $0 [--filter REGEX]" >&2
-	exit 2
+	tap_verdict "$n" "$name" "$t0"
 }
 
 main() {
 	local filter='' t n=0 failed=0 t0
 	local -a selected=()
 
-	while [ $# -gt 0 ]; do
-		case $1 in
-		--filter) [ $# -ge 2 ] || usage; filter=$2; shift 2 ;;
-		--filter=*) filter=${1#*=}; shift ;;
-		*) usage ;;
-		esac
-	done
+	parse_filter "$@"
 	[ "$(id -u)" = 0 ] || { echo "$0: must run as root (in a guest)" >&2; exit 2; }
 
 	for t in "${tests[@]}"; do
