@@ -49,7 +49,7 @@ smoke=0
 trace=0
 bench=$top/build/bench/fsk-bench
 module=$top/build/$(uname -r)/fastsocket.ko
-rss_obj=$top/build/bench/fsk_rss.bpf.o
+rss_obj=$top/build/bpf/fsk_rss.bpf.o
 fskctl=$top/build/tools/fastsocketctl
 fskctl_absent=
 
