@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +103,23 @@ void fsk_sysctl_set(const char *name, int val)
 
 	snprintf(path, sizeof(path), "/proc/sys/net/fastsocket/%s", name);
 	sysctl_write(path, val);
+}
+
+void unpin(void)
+{
+	cpu_set_t set;
+	int i;
+
+	CPU_ZERO(&set);
+	for (i = 0; i < llt_ncpus; i++)
+		CPU_SET(llt_cpus[i], &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+void xpin(int cpu)
+{
+	if (pin_to_cpu(cpu))
+		die("pin to CPU %d: %s", cpu, errname(errno));
 }
 
 void set_fastsocket(int enabled, int listen)

@@ -63,6 +63,9 @@ void fsk_sysctl_set(const char *name, int val);
 int sysctl_read(const char *path);
 void sysctl_write(const char *path, int val);
 void set_fastsocket(int enabled, int listen);
+/* Pin to @cpu or die; back to every CPU the process may use. */
+void xpin(int cpu);
+void unpin(void);
 
 /* Counters. */
 void stats_read(struct llt_stats *s);

@@ -22,24 +22,6 @@
 
 #define MAX_QUEUED	512
 
-/* Back to every CPU the process may use. */
-static void unpin(void)
-{
-	cpu_set_t set;
-	int i;
-
-	CPU_ZERO(&set);
-	for (i = 0; i < llt_ncpus; i++)
-		CPU_SET(llt_cpus[i], &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
-
-static void xpin(int cpu)
-{
-	if (pin_to_cpu(cpu))
-		die("pin to CPU %d: %s", cpu, errname(errno));
-}
-
 /* @per_cpu connections from each CPU, left in the accept queue. */
 static int connect_queued(int family, const char *addr, int port, int per_cpu,
 			  int *fds)

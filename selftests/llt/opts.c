@@ -26,23 +26,6 @@
 #define TCPI_OPT_SYN_DATA	32
 #endif
 
-static void unpin(void)
-{
-	cpu_set_t set;
-	int i;
-
-	CPU_ZERO(&set);
-	for (i = 0; i < llt_ncpus; i++)
-		CPU_SET(llt_cpus[i], &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
-
-static void xpin(int cpu)
-{
-	if (pin_to_cpu(cpu))
-		die("pin to CPU %d: %s", cpu, errname(errno));
-}
-
 /* Each connection of a managed listener went through its CPU's clone. */
 static void check_through_clones(const char *what, const struct llt_stats *a,
 				 const struct llt_stats *b, int per_cpu)
