@@ -9,7 +9,9 @@
 
 # Kernel log lines that fail the test during which they appear, and the taint
 # bits an out-of-tree, unsigned module sets (O and E), which do not.
-dmesg_bad='BUG:|WARNING:|Oops|general protection|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|blocked for more than|Call Trace|kernel BUG|refcount_t|UBSAN|KASAN|list_add corruption|list_del corruption'
+# shellcheck source=tools/vm/kernel-log.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/vm/kernel-log.sh"
+dmesg_bad=$fsk_kernel_log_bad
 allowed_taint=$(((1 << 12) | (1 << 13)))
 
 ms() { # REPLY = milliseconds since the epoch

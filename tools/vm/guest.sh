@@ -28,7 +28,9 @@ export HOME=/root TERM=dumb FSK_VM=1
 # Taint bits a loaded out-of-tree, unsigned module sets: O (12) and E (13).
 readonly allowed_taint=$(((1 << 12) | (1 << 13)))
 readonly taint_letters=PFSRMBUDAWCIOELKXTNJ
-readonly dmesg_pattern='BUG:|WARNING:|Oops|general protection|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|blocked for more than|Call Trace|kernel BUG|refcount_t|UBSAN|KASAN|list_add corruption|list_del corruption'
+# shellcheck source=tools/vm/kernel-log.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kernel-log.sh"
+readonly dmesg_pattern=$fsk_kernel_log_bad
 
 exec </dev/null >/dev/console 2>&1
 
@@ -115,11 +117,35 @@ else
 	echo 5 >/proc/sys/kernel/printk
 fi
 
+# A debug kernel says so on the console, so that its log shows which kernel
+# ran; its leak detector starts from a clean slate (what boot leaked is not
+# ours).
+kmemleak=/sys/kernel/debug/kmemleak
+kernel_log=$(dmesg 2>/dev/null) || kernel_log=
+while IFS= read -r line; do
+	case $line in
+	*KernelAddressSanitizer*|*"Lock dependency validator"*|*"kmemleak: Kernel memory leak detector"*)
+		echo "# guest: debug kernel: ${line#*] }" ;;
+	esac
+done <<<"$kernel_log"
+if [ -w "$kmemleak" ]; then
+	echo scan >"$kmemleak" 2>/dev/null || true
+	echo clear >"$kmemleak" 2>/dev/null || true
+fi
+
 trap - ERR
 set +e
 "${argv[@]}"
 command_status=$?
 set -e
+
+# kmemleak reports objects unreferenced for 5 s and seen so in a scan.
+leaks=
+if [ -w "$kmemleak" ]; then
+	/bin/busybox sleep 6
+	echo scan >"$kmemleak" 2>/dev/null || true
+	leaks=$(cat "$kmemleak" 2>/dev/null) || leaks=
+fi
 
 # Kernel check.
 reasons=()
@@ -149,6 +175,12 @@ if kernel_log=$(dmesg 2>&1); then
 else
 	echo "# dmesg failed: $kernel_log"
 	reasons+=("dmesg failed")
+fi
+
+if [ -n "$leaks" ]; then
+	echo "# kmemleak: $(grep -c 'unreferenced object' <<<"$leaks") unreferenced objects; the first:"
+	head -n 40 <<<"$leaks" | sed 's/^/# kmemleak: /'
+	reasons+=("kmemleak found leaks")
 fi
 
 exit_code=$command_status
