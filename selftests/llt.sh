@@ -20,6 +20,10 @@
 # kernel logged a BUG/WARNING/... or got tainted.
 #
 # Environment: FSK_LLT_NGINX_REQUESTS (default 10000) requests nginx serves.
+# FSK_LLT_STOCK=1: the checks of review findings (safety) run on stock Linux
+# only (net.fastsocket.enabled=0), where they must pass.
+# FSK_LLT_COURTESY_BOUND_MS (default 50): accept_courtesy_bound's bound, the
+# README's 20 ms and an allowance for TCG (stock's worst seen: 6 ms).
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +37,8 @@ sysctl_dir=/proc/sys/net/fastsocket
 procfile=/proc/net/fastsocket
 netns_prefix=fsk-llt-
 nginx_requests=${FSK_LLT_NGINX_REQUESTS:-10000}
+stock_only=${FSK_LLT_STOCK:-0}
+courtesy_bound_ms=${FSK_LLT_COURTESY_BOUND_MS:-50}
 test_timeout=90
 
 tests=(
@@ -47,7 +53,9 @@ tests=(
 	nostrand_epoll_et
 	nostrand_epoll_exclusive
 	close_with_queued
+	close_with_queued_port0
 	shutdown_and_listen_again
+	shutdown_and_listen_again_port0
 	sysctl_flips_under_traffic
 	rmmod_with_queued
 	rmmod_under_traffic
@@ -73,6 +81,18 @@ tests=(
 	cpu_hotplug
 	hotplug_under_traffic
 	nginx
+	md5_after_listen
+	minttl_after_listen
+	minhopcount_after_listen
+	filter_after_listen
+	bpf_filter_after_listen
+	fastopen_key
+	accept_migrated_waiter
+	accept_courtesy_bound
+	aio_poll_listener
+	io_uring_poll_listener
+	io_uring_multishot_accept
+	md5_hotplug_close
 	unload
 )
 
@@ -217,6 +237,15 @@ t_close_with_queued() {
 
 t_shutdown_and_listen_again() {
 	llt shutdown || fail "shutdown"
+}
+
+# Port 0: the kernel gives the port back before the listener stops.
+t_close_with_queued_port0() {
+	llt close-queued -Z || fail "close-queued -Z"
+}
+
+t_shutdown_and_listen_again_port0() {
+	llt shutdown -Z || fail "shutdown -Z"
 }
 
 t_sysctl_flips_under_traffic() {
@@ -526,6 +555,87 @@ t_nginx() {
 	[ "${delta[accept_local]}" -gt 0 ] || fail "no accept_local"
 	[ "${delta[accepted]}" -ge "$requests" ] ||
 		fail "accepted +${delta[accepted]} < $requests requests"
+}
+
+# safety_in NS_STOCK NS_ON SUBCOMMAND ARGS...: a check of a review finding,
+# which holds on stock Linux. It runs with net.fastsocket.enabled=0 (-S) in
+# NS_STOCK first, where it must pass (else the test is wrong), then with the
+# module managing its listener in NS_ON; an empty NS is this one.
+safety_in() {
+	local ns_stock=$1 ns_on=$2 rc
+
+	shift 2
+	say "stock Linux (net.fastsocket.enabled=0):"
+	in_ns "$ns_stock" "$llt" "$@" -p "$port" -S 2>&1
+	rc=$?
+	[ $rc = 4 ] && skip "$1 cannot run here"
+	[ $rc = 0 ] || fail "$1 fails on stock Linux: the test is wrong"
+	[ "$stock_only" = 1 ] && return 0
+	say "fastsocket (net.fastsocket.enabled=1):"
+	in_ns "$ns_on" "$llt" "$@" -p "$port" 2>&1
+	rc=$?
+	[ $rc = 4 ] && skip "$1 cannot run here"
+	[ $rc = 0 ] || fail "$1: fastsocket differs from stock Linux"
+}
+
+safety() {
+	need "$llt" "make -C selftests/llt"
+	safety_in '' '' "$@"
+}
+
+t_md5_after_listen() {
+	safety late-opt -m md5
+}
+
+t_minttl_after_listen() {
+	safety late-opt -m minttl
+}
+
+t_minhopcount_after_listen() {
+	safety late-opt -m minhopcount
+}
+
+t_filter_after_listen() {
+	safety late-opt -m filter
+}
+
+t_bpf_filter_after_listen() {
+	safety late-opt -m bpf
+}
+
+# A netns each: the client's cookie cache and the netns key start afresh.
+t_fastopen_key() {
+	local stock=${netns_prefix}tfo-stock on=${netns_prefix}tfo
+
+	netns_add "$stock"
+	netns_add "$on"
+	safety_in "$stock" "$on" fastopen-key
+}
+
+t_accept_migrated_waiter() {
+	safety accept-migrated -n 5
+}
+
+t_accept_courtesy_bound() {
+	safety accept-courtesy -n 100 -B "$courtesy_bound_ms"
+}
+
+t_aio_poll_listener() {
+	safety aio-poll
+}
+
+t_io_uring_poll_listener() {
+	safety uring -m poll
+}
+
+t_io_uring_multishot_accept() {
+	safety uring -m multishot -n 20
+}
+
+# Last but unload: on a module that frees the key twice, the guest dies.
+t_md5_hotplug_close() {
+	[ -w /sys/devices/system/cpu/cpu1/online ] || fail "cpu1 cannot go offline here"
+	safety md5-hotplug -C 1
 }
 
 t_memory() {

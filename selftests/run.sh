@@ -188,6 +188,28 @@ deltas() {
 	     }' "$1" "$2" "$3"
 }
 
+# managed_total [NS] -> REPLY: listeners given clones so far (listen_managed,
+# all CPUs). The accept tests listen on port 0, as test servers do: this
+# checks that the Local Listen Table, not only the wait loop, was under test.
+managed_total() {
+	local raw
+
+	if [ -z "${1:-}" ]; then
+		raw=$(<$procfile) || fail "cannot read $procfile"
+	else
+		raw=$(ip netns exec "$1" cat $procfile 2>&1) ||
+			fail "cannot read $procfile in $1: $raw"
+	fi
+	REPLY=$(awk 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		{ n += $col["listen_managed"] } END { print n + 0 }' <<<"$raw")
+}
+
+expect_managed() { # BEFORE [NS]: listen_managed went up since BEFORE
+	managed_total "${2:-}"
+	say "listen_managed +$((REPLY - $1))${2:+ in $2}"
+	[ "$REPLY" -gt "$1" ] || fail "no listener was managed: the Local Listen Table was not tested"
+}
+
 sum_calls() { # BEFORE AFTER -> REPLY: total accept_calls delta
 	local calls total=0
 
@@ -472,16 +494,19 @@ t_sysctl_unprivileged() {
 # = initial) and require its per-CPU numbers as the deltas there (or zero
 # deltas if ZERO=1), and zero deltas in OTHER-NS when it differs.
 accept_count_check() {
-	local run_ns=$1 other_ns=$2 zero=$3 rc two=0
+	local run_ns=$1 other_ns=$2 zero=$3 rc two=0 managed
 
 	need "$bin/accept_count"
 	[ "$run_ns" != "$other_ns" ] && two=1
 	counters "$run_ns" >"$work/b.run"
 	[ $two = 0 ] || counters "$other_ns" >"$work/b.other"
+	managed_total "$run_ns"
+	managed=$REPLY
 	in_ns "$run_ns" "$bin/accept_count" -n 1000 >"$work/ac.out" 2>&1
 	rc=$?
 	show "$work/ac.out"
 	[ $rc = 0 ] || fail "accept_count failed ($rc)"
+	[ "$zero" = 1 ] || expect_managed "$managed" "$run_ns"
 	counters "$run_ns" >"$work/a.run"
 	[ $two = 0 ] || counters "$other_ns" >"$work/a.other"
 	: >"$work/zero"
@@ -533,17 +558,25 @@ t_accept_counter_1000() {
 # accept_semantics_with VALUE: run accept_semantics with enabled=VALUE and
 # check that the module saw the calls (1) or kept out of them (0).
 accept_semantics_with() {
-	local rc
+	local rc managed
 
 	need "$bin/accept_semantics"
 	load
 	sysctl_set "$1"
 	counters >"$work/before"
+	managed_total
+	managed=$REPLY
 	"$bin/accept_semantics" >"$work/sem.out" 2>&1
 	rc=$?
 	counters >"$work/after"
 	show "$work/sem.out"
 	[ $rc = 0 ] || fail "accept_semantics failed ($rc) with enabled=$1"
+	if [ "$1" = 1 ]; then
+		expect_managed "$managed"
+	else
+		managed_total
+		[ "$REPLY" = "$managed" ] || fail "listen_managed moved with enabled=0"
+	fi
 	sum_calls "$work/before" "$work/after"
 	say "accept_calls moved by $REPLY"
 	if [ "$1" = 1 ]; then
@@ -563,7 +596,7 @@ t_accept_semantics_disabled() {
 }
 
 t_rmmod_blocked_accept() {
-	local pid port rc result conn line idle_ms limit
+	local pid port rc result conn line idle_ms limit managed
 
 	need "$bin/accept_blocked"
 	# What an rmmod costs here with nobody in accept(): the ftrace and
@@ -574,11 +607,14 @@ t_rmmod_blocked_accept() {
 	limit=$((2 * idle_ms > 2000 ? 2 * idle_ms : 2000))
 	load
 	sysctl_set 1
+	managed_total
+	managed=$REPLY
 	bg blocked "$bin/accept_blocked" -r "$work/ready" -t 15
 	pid=$bg_pid
 	wait_file "$work/ready" 20 ||
 		{ show "$work/blocked.out"; fail "accept_blocked never got ready"; }
 	read -r port <"$work/ready"
+	expect_managed "$managed"
 	timed_rmmod
 	say "rmmod with a thread blocked in accept(): $rmmod_ms ms (idle: $idle_ms ms)"
 	[ "$rmmod_ms" -lt $limit ] ||
@@ -602,7 +638,7 @@ t_rmmod_blocked_accept() {
 # In a namespace of its own: a known, quiet sockstat baseline, and no
 # TIME_WAIT sockets or port choices left over from other tests.
 t_rmmod_inflight_churn() {
-	local ns=${netns_prefix}churn base now pid rc end
+	local ns=${netns_prefix}churn base now pid rc end managed
 
 	need "$bin/conn_churn"
 	netns_add "$ns"
@@ -611,10 +647,13 @@ t_rmmod_inflight_churn() {
 	say "sockstat in $ns before: $base"
 	load
 	sysctl_set 1 "$ns"
+	managed_total "$ns"
+	managed=$REPLY
 	bg churn ip netns exec "$ns" "$bin/conn_churn" -t 3 -j 2 -r "$work/ready"
 	pid=$bg_pid
 	wait_file "$work/ready" 20 ||
 		{ show "$work/churn.out"; fail "conn_churn never accepted a connection"; }
+	expect_managed "$managed" "$ns"
 	pause 0.5
 	timed_rmmod
 	say "rmmod during connect/accept/close churn: $rmmod_ms ms"

@@ -19,6 +19,8 @@
  *   -S             fastsocket is off in this netns: counters must not move
  *   -C CPU         the CPU to take offline (hotplug)
  *   -N COUNT       number of listeners (memory)
+ *   -B MS          a time bound (accept-courtesy)
+ *   -Z             listeners bind port 0 (close-queued, shutdown)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -548,6 +550,13 @@ static const struct {
 	{ "hotplug", cmd_hotplug },
 	{ "memory", cmd_memory },
 	{ "leak", cmd_leak },
+	{ "late-opt", cmd_late_opt },
+	{ "fastopen-key", cmd_fastopen_key },
+	{ "accept-migrated", cmd_accept_migrated },
+	{ "accept-courtesy", cmd_accept_courtesy },
+	{ "aio-poll", cmd_aio_poll },
+	{ "uring", cmd_uring },
+	{ "md5-hotplug", cmd_md5_hotplug },
 };
 
 static void usage(void)
@@ -556,7 +565,7 @@ static void usage(void)
 
 	fprintf(stderr, "usage: llt SUBCOMMAND [-p PORT] [-n N] [-d MS] [-r FILE] [-m MODE]\n"
 		"           [-f 4|6] [-F 4|6] [-l ADDR] [-c ADDR] [-6 0|1] [-R N] [-S]\n"
-		"           [-C CPU] [-N COUNT]\nsubcommands:");
+		"           [-C CPU] [-N COUNT] [-B MS] [-Z]\nsubcommands:");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(stderr, " %s", cmds[i].name);
 	fprintf(stderr, "\n");
@@ -581,7 +590,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	optind = 2;
-	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:")) != -1) {
+	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:")) != -1) {
 		switch (c) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.conns = atoi(optarg); break;
@@ -597,6 +606,8 @@ int main(int argc, char **argv)
 		case 'S': o.expect_stock = true; break;
 		case 'C': o.cpu = atoi(optarg); break;
 		case 'N': o.count = atoi(optarg); break;
+		case 'Z': o.port_zero = true; break;
+		case 'B': o.bound_ms = atoi(optarg); break;
 		default: usage();
 		}
 	}

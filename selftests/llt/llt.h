@@ -28,6 +28,8 @@ struct llt_opts {
 	bool expect_stock;	/* counters must not move: fastsocket is off here */
 	int cpu;		/* a CPU to use (hotplug) */
 	int count;		/* number of objects (memory) */
+	bool port_zero;		/* listeners bind port 0, as test servers do */
+	int bound_ms;		/* a time bound (accept-courtesy) */
 };
 
 /* /proc/net/fastsocket, by column name and CPU. */
@@ -102,6 +104,12 @@ bool sockstat_settle(const struct llt_sockstat *base, int timeout_ms,
 /* Netstat (TcpExt) counter by name, -1 if absent. */
 long long netstat_get(const char *name);
 
+/* Shared by the subcommands' files. */
+void md5_key(int fd);
+void cpu_online_set(int cpu, int online);
+bool tfo_connect(int lfd, const union sockaddr_any *sa, socklen_t len,
+		 const char *what);
+
 /* Subcommands. */
 int cmd_locality(const struct llt_opts *o);
 int cmd_nostrand(const struct llt_opts *o);
@@ -119,5 +127,12 @@ int cmd_cookie_steer(const struct llt_opts *o);
 int cmd_hotplug(const struct llt_opts *o);
 int cmd_memory(const struct llt_opts *o);
 int cmd_leak(const struct llt_opts *o);
+int cmd_late_opt(const struct llt_opts *o);
+int cmd_fastopen_key(const struct llt_opts *o);
+int cmd_accept_migrated(const struct llt_opts *o);
+int cmd_accept_courtesy(const struct llt_opts *o);
+int cmd_aio_poll(const struct llt_opts *o);
+int cmd_uring(const struct llt_opts *o);
+int cmd_md5_hotplug(const struct llt_opts *o);
 
 #endif

@@ -99,11 +99,21 @@ static void check_queued_on_clones(const char *what, const struct llt_stats *a,
 
 /* ------------------------------------------------------------ close, shutdown */
 
+static int local_port(int fd)
+{
+	union sockaddr_any sa;
+	socklen_t len = sizeof(sa);
+
+	if (getsockname(fd, &sa.sa, &len))
+		die("getsockname: %s", errname(errno));
+	return ntohs(sa.in4.sin_port);
+}
+
 static void queued_then_gone(const struct llt_opts *o, bool use_shutdown,
 			     long hist[2][OUT_NR])
 {
 	static int fds[MAX_QUEUED];
-	int per_cpu = o->conns ? o->conns : 8, managed, lfd, n, i, afd, err;
+	int per_cpu = o->conns ? o->conns : 8, managed, lfd, n, i, afd, err, port;
 	const char *what;
 	struct llt_stats a, b, c;
 	union sockaddr_any sa;
@@ -114,8 +124,11 @@ static void queued_then_gone(const struct llt_opts *o, bool use_shutdown,
 		what = managed ? "fastsocket" : "stock";
 		set_fastsocket(managed, 1);
 		stats_read(&a);
-		lfd = listener_at(AF_INET, "127.0.0.1", o->port + managed, 256);
-		n = connect_queued(AF_INET, "127.0.0.1", o->port + managed, per_cpu, fds);
+		port = o->port + managed;
+		lfd = listener_at(AF_INET, "127.0.0.1", o->port_zero ? 0 : port, 256);
+		if (o->port_zero)
+			port = local_port(lfd);
+		n = connect_queued(AF_INET, "127.0.0.1", port, per_cpu, fds);
 		stats_read(&b);
 		if (managed)
 			check_queued_on_clones(what, &a, &b, per_cpu);
@@ -137,13 +150,18 @@ static void queued_then_gone(const struct llt_opts *o, bool use_shutdown,
 		if (!use_shutdown)
 			continue;
 
-		/* The same socket listens again: clones anew, and they work. */
+		/*
+		 * The same socket listens again: clones anew, and they work. A
+		 * port 0 socket gave its port back and gets a new one.
+		 */
 		xlisten(lfd, 256);
+		if (o->port_zero)
+			port = local_port(lfd);
 		stats_read(&c);
 		d = stats_delta(&b, &c, "listen_managed", -1);
 		check(d == managed, "%s: listen() after shutdown: listen_managed +%lld",
 		      what, d);
-		sa_make(&sa, &len, AF_INET, "127.0.0.1", o->port + managed);
+		sa_make(&sa, &len, AF_INET, "127.0.0.1", port);
 		for (i = 0; i < llt_ncpus; i++) {
 			xpin(llt_cpus[i]);
 			fds[i] = connect_to(&sa, len);
@@ -298,14 +316,14 @@ static const struct {
 } elig[] = {
 	[ELIG_EXPLICIT_V4] = { "IPv4, explicit port", 1 },
 	[ELIG_EXPLICIT_V6] = { "IPv6, explicit port", 1 },
-	[ELIG_PORT0] = { "bind() to port 0", 0 },
-	[ELIG_AUTOBIND] = { "listen() without bind() (autobind)", 0 },
+	[ELIG_PORT0] = { "bind() to port 0", 1 },
+	[ELIG_AUTOBIND] = { "listen() without bind() (autobind)", 1 },
 	[ELIG_REUSEPORT] = { "SO_REUSEPORT", 0 },
 	[ELIG_MD5] = { "TCP_MD5SIG key", 0 },
 	[ELIG_LISTEN_OFF] = { "net.fastsocket.listen=0", 0 },
 };
 
-static void md5_key(int fd)
+void md5_key(int fd)
 {
 	struct tcp_md5sig md5;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&md5.tcpm_addr;
@@ -531,7 +549,7 @@ int cmd_reuseport(const struct llt_opts *o)
 
 /* ------------------------------------------------------------ CPU hotplug */
 
-static void cpu_online_set(int cpu, int online)
+void cpu_online_set(int cpu, int online)
 {
 	char path[96];
 	long long end = now_ms() + 10000;

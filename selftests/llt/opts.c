@@ -322,8 +322,8 @@ static int opt_defer_accept(const struct llt_opts *o)
 static const char tfo_path[] = "/proc/sys/net/ipv4/tcp_fastopen";
 
 /* A connect with data; returns whether the data rode on the SYN. */
-static bool tfo_connect(int lfd, const union sockaddr_any *sa, socklen_t len,
-			const char *what)
+bool tfo_connect(int lfd, const union sockaddr_any *sa, socklen_t len,
+		 const char *what)
 {
 	static const char msg[] = "tfo-data";
 	struct tcp_info ti;
