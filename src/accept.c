@@ -50,9 +50,9 @@ static struct sock *fsk_accept_try(struct sock *sk,
 /* A connection queued on @sk's clone on @cpu, if any. */
 static struct sock *fsk_accept_from_clone(struct sock *sk, int cpu,
 					  const struct fsk_accept_call *call,
-					  enum fsk_clone_take how, bool *skipped)
+					  enum fsk_clone_take how, long *retry_in)
 {
-	struct sock *clone = fsk_listener_get_queued_clone(sk, cpu, how, skipped);
+	struct sock *clone = fsk_listener_get_queued_clone(sk, cpu, how, retry_in);
 	struct sock *newsk;
 
 	if (!clone)
@@ -68,13 +68,13 @@ static struct sock *fsk_accept_from_clone(struct sock *sk, int cpu,
  * One non-blocking round: the local clone's queue, the listener's own, then
  * the other CPUs' clones, so nothing is stranded where no thread accepts.
  * A caller that can sleep (@courteous) leaves a queue whose own CPU has a
- * busy accept() caller to it, and says so in *skipped; one that cannot must
- * take it, or it would spin between poll and accept.
+ * busy accept() caller to it, for a while (*retry_in: when to look again);
+ * one that cannot must take it, or it would spin between poll and accept.
  */
 static struct sock *fsk_accept_round(struct sock *sk,
 				     const struct fsk_accept_call *call,
 				     struct fsk_net *fn, bool courteous,
-				     bool *skipped)
+				     long *retry_in)
 {
 	int this_cpu, cpu;
 	struct sock *newsk;
@@ -87,7 +87,7 @@ static struct sock *fsk_accept_round(struct sock *sk,
 		return fsk_accept_try(sk, call);
 
 	this_cpu = raw_smp_processor_id();
-	newsk = fsk_accept_from_clone(sk, this_cpu, call, FSK_CLONE_LOCAL, skipped);
+	newsk = fsk_accept_from_clone(sk, this_cpu, call, FSK_CLONE_LOCAL, retry_in);
 	if (newsk) {
 		fsk_count(fn, accept_local);
 		goto out;
@@ -107,7 +107,7 @@ static struct sock *fsk_accept_round(struct sock *sk,
 		}
 		newsk = fsk_accept_from_clone(sk, cpu, call,
 					      courteous ? FSK_CLONE_STEAL_COURTEOUS :
-					      FSK_CLONE_STEAL, skipped);
+					      FSK_CLONE_STEAL, retry_in);
 		if (newsk) {
 			fsk_count(fn, accept_stolen);
 			goto out;
@@ -117,8 +117,8 @@ static struct sock *fsk_accept_round(struct sock *sk,
 	return NULL;
 out:
 	/* io_uring's multishot accept asks whether anything is left. */
-	if (!*call->is_empty || fsk_listener_has_queued(sk))
-		*call->is_empty = 0;
+	*call->is_empty = reqsk_queue_empty(&inet_csk(sk)->icsk_accept_queue) &&
+			  !fsk_listener_has_queued(sk);
 	return newsk;
 }
 
@@ -155,6 +155,7 @@ static struct sock *fsk_accept_wait(struct sock *sk,
 	struct fsk_accept_waiter waiter;
 	struct fsk_clone_wq *clone_wq;
 	struct sock *newsk;
+	int wait_cpu;
 
 	init_waitqueue_func_entry(&waiter.on_socket, woken_wake_function);
 	waiter.on_socket.private = current;
@@ -162,15 +163,26 @@ static struct sock *fsk_accept_wait(struct sock *sk,
 	init_waitqueue_func_entry(&waiter.on_unload, fsk_accept_unload_wake);
 	/* Exclusive, as the kernel's own wait: one wakeup per connection. */
 	add_wait_queue_exclusive(sk_sleep(sk), &waiter.on_socket);
-	clone_wq = fsk_listener_wait_local(sk, raw_smp_processor_id(),
-					   &waiter.on_clone);
+	wait_cpu = raw_smp_processor_id();
+	clone_wq = fsk_listener_wait_local(sk, wait_cpu, &waiter.on_clone);
 	add_wait_queue(&fsk_unload_wq, &waiter.on_unload);
 
 	for (;;) {
-		bool skipped = false;
-		long slice, left;
+		long slice, left, retry_in = 0;
 
-		newsk = fsk_accept_round(sk, call, fn, true, &skipped);
+		/*
+		 * Woken on another CPU than it slept on: a local waiter of
+		 * this one now, or it would count as the old CPU's busy
+		 * acceptor and leave that queue alone.
+		 */
+		if (raw_smp_processor_id() != wait_cpu) {
+			if (clone_wq)
+				fsk_listener_wait_local_end(clone_wq, &waiter.on_clone);
+			wait_cpu = raw_smp_processor_id();
+			clone_wq = fsk_listener_wait_local(sk, wait_cpu,
+							   &waiter.on_clone);
+		}
+		newsk = fsk_accept_round(sk, call, fn, true, &retry_in);
 		if (newsk || *call->err != -EAGAIN)
 			break;
 		if (fsk_unloading()) {
@@ -189,11 +201,11 @@ static struct sock *fsk_accept_wait(struct sock *sk,
 		if (!timeo)
 			break;
 		/*
-		 * A queue left to its busy owner is looked at again once the
-		 * owner had its chance: nothing waits for an accept() that
-		 * does not come.
+		 * A queue left to its busy owner is looked at again when its
+		 * oldest connection has waited FSK_LOCAL_ACCEPT_ACTIVE: no
+		 * connection waits longer for an accept() that does not come.
 		 */
-		slice = skipped ? min_t(long, timeo, FSK_LOCAL_ACCEPT_ACTIVE) : timeo;
+		slice = retry_in ? min(timeo, retry_in) : timeo;
 		left = wait_woken(&waiter.on_socket, TASK_INTERRUPTIBLE, slice);
 		if (timeo != MAX_SCHEDULE_TIMEOUT)
 			timeo -= slice - left;
@@ -210,7 +222,7 @@ static struct sock *fsk_accept(struct sock *sk,
 			       const struct fsk_accept_call *call)
 {
 	struct fsk_net *fn = fsk_net_of_sock(sk);
-	bool skipped = false;
+	long retry_in = 0;
 	struct sock *newsk;
 	long timeo;
 	int idx;
@@ -219,7 +231,7 @@ static struct sock *fsk_accept(struct sock *sk,
 	fsk_count(fn, accept_calls);
 
 	timeo = sock_rcvtimeo(sk, call->flags & O_NONBLOCK);
-	newsk = fsk_accept_round(sk, call, fn, timeo != 0, &skipped);
+	newsk = fsk_accept_round(sk, call, fn, timeo != 0, &retry_in);
 	if (!newsk && *call->err == -EAGAIN && timeo)
 		newsk = fsk_accept_wait(sk, call, fn, timeo);
 	if (newsk)
@@ -254,7 +266,7 @@ static bool fsk_accept_from_user(struct ftrace_regs *fregs)
 static struct sock *fsk_inet_csk_accept(struct sock *sk, int flags, int *err,
 					bool kern)
 {
-	int is_empty;
+	int is_empty = 0;
 	struct fsk_accept_call call = {
 		.flags		= flags,
 		.kern		= kern,

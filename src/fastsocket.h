@@ -2,7 +2,10 @@
 #ifndef _FSK_FASTSOCKET_H
 #define _FSK_FASTSOCKET_H
 
+#include <linux/hashtable.h>
+#include <linux/mutex.h>
 #include <linux/percpu.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
@@ -16,6 +19,24 @@ struct fsk_cpu_stats {
 #undef FSK_COUNTER_FIELD
 };
 
+#define FSK_LISTENERS_HASH_BITS	8
+
+/* A network namespace's Local Listen Table (listen.c). */
+struct fsk_llt_net {
+	/* Managed listeners by socket address; readers walk it under RCU. */
+	DECLARE_HASHTABLE(listeners, FSK_LISTENERS_HASH_BITS);
+	/* Writers of the hash, of its listeners' clones[] slots. */
+	spinlock_t lock;
+	/*
+	 * Clones' lives in this netns: made (listen(), CPU hotplug), synced
+	 * (listen() again), retired and closed. Taken inside fsk_nets_mutex by
+	 * CPU hotplug and unload, which work on every netns.
+	 */
+	struct mutex mutex;
+	/* On the list of every netns (listen.c), under fsk_nets_mutex. */
+	struct list_head node;
+};
+
 /* Per network namespace state. */
 struct fsk_net {
 	struct net *net;
@@ -27,6 +48,7 @@ struct fsk_net {
 	int rfd;
 	/* Listeners of this netns that have clones (listen.c). */
 	atomic_t managed_listeners;
+	struct fsk_llt_net llt;
 	struct fsk_cpu_stats __percpu *stats;
 	struct ctl_table_header *sysctl_header;
 };

@@ -84,6 +84,13 @@ int fsk_hooks_add(struct fsk_hook *hooks, size_t count)
 	return 0;
 }
 
+/* The probe of fsk_explain_busy() only asks for ownership; it redirects nothing. */
+static void notrace fsk_ftrace_probe(unsigned long ip, unsigned long parent_ip,
+				     struct ftrace_ops *ops,
+				     struct ftrace_regs *fregs)
+{
+}
+
 /* Which hooks does someone else own? Only on the failure path. */
 static void fsk_explain_busy(void)
 {
@@ -97,6 +104,7 @@ static void fsk_explain_busy(void)
 		/* An ops is good for one filter's life: a fresh one each time. */
 		memset(&probe, 0, sizeof(probe));
 		fsk_ops_init(&probe);
+		probe.func = fsk_ftrace_probe;
 		if (ftrace_set_filter_ip(&probe, hook->target, 0, 0))
 			continue;
 		err = register_ftrace_function(&probe);

@@ -61,34 +61,53 @@ struct fsk_clone_wq {
 	struct rcu_head rcu;
 };
 
+/*
+ * A managed listener. Found under RCU through the hash; outside RCU only
+ * with a reference: the hash holds one from publication until the release
+ * work has closed the clones, and the hotplug work one per listener it
+ * works on.
+ */
 struct fsk_listener {
 	struct hlist_node hash_node;
 	/* On fsk_migrating while rmmod moves its clones' connections. */
 	struct list_head migrating_node;
-	struct sock *parent;
-	struct work_struct release_work;
+	struct sock *parent;		/* referenced */
+	refcount_t ref;
+	/* After an RCU grace period: readers have their clone references. */
+	struct rcu_work release_work;
 	struct fsk_clone_wq **clone_wqs;
 	/* Indexed by CPU id; NULL where the CPU has no clone (yet). */
 	struct sock *clones[];
 };
 
 /*
- * fsk_listeners_lock protects the hash's membership, the clones[] slots and
- * the netns counts of managed listeners. Readers walk the hash under RCU.
+ * Each netns has its own table, lock and mutex (struct fsk_llt_net), so that
+ * one namespace's listen() and close() never wait for another's. What works
+ * on every netns (CPU hotplug, unload) holds fsk_nets_mutex, which guards
+ * the list of them, then each netns's mutex in turn. Lock order:
+ * fsk_nets_mutex, a netns's mutex, a listener's socket lock, its clones'.
  */
-#define FSK_LISTENERS_HASH_BITS 8
-static DEFINE_HASHTABLE(fsk_listeners, FSK_LISTENERS_HASH_BITS);
-static DEFINE_SPINLOCK(fsk_listeners_lock);
-/* Serialises clone creation (listen, CPU hotplug) against unload. */
-static DEFINE_MUTEX(fsk_listen_mutex);
+static DEFINE_MUTEX(fsk_nets_mutex);
+static LIST_HEAD(fsk_nets);
+/* Set by unload, under every netns's mutex: no new clone from then on. */
 static bool fsk_listen_stopping;
 /* Closes clones in process context; drained before the module goes. */
 static struct workqueue_struct *fsk_listen_wq;
 static enum cpuhp_state fsk_cpuhp_state;
 /*
+ * CPU hotplug: the callbacks run under the CPU hotplug lock, which
+ * setsockopt() takes inside the socket lock (static keys), so they only
+ * record the change and queue fsk_hotplug_work, which gives new CPUs their
+ * clones and retires those of CPUs gone. A CPU is
+ * in fsk_cpus_leaving from its teardown until it is back: treated as gone.
+ */
+static struct cpumask fsk_cpus_leaving;
+static void fsk_hotplug_reconcile(struct work_struct *work);
+static DECLARE_WORK(fsk_hotplug_work, fsk_hotplug_reconcile);
+/*
  * Listeners being given back to the kernel at rmmod, whose clones hand their
  * requests and connections to the listener (RCU list, writers under
- * fsk_listen_mutex).
+ * fsk_nets_mutex).
  */
 static LIST_HEAD(fsk_migrating);
 /* Listeners on fsk_migrating plus clones on fsk_retired: the hook's switch. */
@@ -117,18 +136,25 @@ struct fsk_retired {
 
 #define FSK_RETIRE_WAIT		(3 * HZ)
 /*
- * RCU list; writers hold fsk_listeners_lock and fsk_listen_mutex, so an
- * entry stays while a mutex holder uses it.
+ * RCU list; writers hold fsk_nets_mutex, so an entry stays while a holder
+ * uses it.
  */
 static LIST_HEAD(fsk_retired);
 static void fsk_retire_reap(struct work_struct *work);
 static DECLARE_DELAYED_WORK(fsk_retire_work, fsk_retire_reap);
 
+/* The table of @sk's netns; under RCU, or while @sk holds its netns. */
+static struct fsk_llt_net *fsk_llt(const struct sock *sk)
+{
+	return &fsk_net(sock_net(sk))->llt;
+}
+
 static struct fsk_listener *fsk_listener_find(const struct sock *sk)
 {
 	struct fsk_listener *l;
 
-	hash_for_each_possible_rcu(fsk_listeners, l, hash_node, (unsigned long)sk)
+	hash_for_each_possible_rcu(fsk_llt(sk)->listeners, l, hash_node,
+				   (unsigned long)sk)
 		if (l->parent == sk)
 			return l;
 	return NULL;
@@ -155,9 +181,6 @@ static bool fsk_listen_eligible(const struct sock *sk)
 		return false;
 	/* Reuseport groups are the kernel's own per-socket scheme. */
 	if (sk->sk_reuseport || rcu_access_pointer(sk->sk_reuseport_cb))
-		return false;
-	/* An autobound port is released before the listener stops. */
-	if (!(sk->sk_userlocks & SOCK_BINDPORT_LOCK))
 		return false;
 	if (!sk->sk_net_refcnt || !sk->sk_socket)
 		return false;
@@ -319,8 +342,14 @@ static struct sock *fsk_clone_listener(struct sock *parent, int cpu,
 		if (!try_module_get(ca_owner))
 			return NULL;
 	}
-	clone = sk_clone_lock(parent, GFP_KERNEL);
+	/*
+	 * The clone's spinlock is every TCP socket's, which softirqs take:
+	 * hold it with bottom halves off, as the kernel's own clones are made.
+	 */
+	local_bh_disable();
+	clone = sk_clone_lock(parent, GFP_ATOMIC);
 	if (!clone) {
+		local_bh_enable();
 		module_put(ca_owner);
 		return NULL;
 	}
@@ -363,6 +392,7 @@ static struct sock *fsk_clone_listener(struct sock *parent, int cpu,
 	rcu_assign_pointer(clone->sk_wq, &cw->wq);
 
 	bh_unlock_sock(clone);
+	local_bh_enable();
 	/* sk_clone_lock() gave two references; the hash one is not needed. */
 	sock_put(clone);
 	return clone;
@@ -407,25 +437,36 @@ static void fsk_clone_close(struct sock *clone)
 	tcp_close(clone, 0);
 }
 
-static void fsk_listener_release_work(struct work_struct *work)
+static void fsk_listener_put(struct fsk_listener *l)
 {
-	struct fsk_listener *l = container_of(work, struct fsk_listener,
-					      release_work);
-	int cpu;
-
-	/* Readers that found the listener have taken their clone references. */
-	synchronize_rcu();
-	for_each_possible_cpu(cpu) {
-		if (l->clones[cpu])
-			fsk_clone_stop(l->clones[cpu]);
-		if (l->clones[cpu])
-			fsk_clone_close(l->clones[cpu]);
-		if (l->clone_wqs[cpu])
-			fsk_clone_wq_put(l->clone_wqs[cpu]);
-	}
+	if (!refcount_dec_and_test(&l->ref))
+		return;
 	sock_put(l->parent);
 	kfree(l->clone_wqs);
 	kfree(l);
+}
+
+/* The hash's reference, once unpublished: close the clones, then let go. */
+static void fsk_listener_release_work(struct work_struct *work)
+{
+	struct fsk_listener *l = container_of(to_rcu_work(work),
+					      struct fsk_listener, release_work);
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		if (l->clones[cpu]) {
+			fsk_clone_stop(l->clones[cpu]);
+			fsk_clone_close(l->clones[cpu]);
+		}
+		if (l->clone_wqs[cpu])
+			fsk_clone_wq_put(l->clone_wqs[cpu]);
+	}
+	fsk_listener_put(l);
+}
+
+static void fsk_listener_release(struct fsk_listener *l)
+{
+	queue_rcu_work(fsk_listen_wq, &l->release_work);
 }
 
 /*
@@ -434,10 +475,11 @@ static void fsk_listener_release_work(struct work_struct *work)
  */
 static bool fsk_listener_unpublish(struct fsk_listener *l)
 {
+	struct fsk_llt_net *llt = fsk_llt(l->parent);
 	bool unpublished = false;
 	int cpu;
 
-	spin_lock_bh(&fsk_listeners_lock);
+	spin_lock_bh(&llt->lock);
 	if (!hlist_unhashed(&l->hash_node)) {
 		hash_del_rcu(&l->hash_node);
 		atomic_dec(&fsk_net(sock_net(l->parent))->managed_listeners);
@@ -457,7 +499,7 @@ static bool fsk_listener_unpublish(struct fsk_listener *l)
 		}
 		unpublished = true;
 	}
-	spin_unlock_bh(&fsk_listeners_lock);
+	spin_unlock_bh(&llt->lock);
 	return unpublished;
 }
 
@@ -474,7 +516,8 @@ static struct fsk_listener *fsk_listener_alloc(struct sock *parent)
 		return NULL;
 	}
 	INIT_HLIST_NODE(&l->hash_node);
-	INIT_WORK(&l->release_work, fsk_listener_release_work);
+	INIT_RCU_WORK(&l->release_work, fsk_listener_release_work);
+	refcount_set(&l->ref, 1);
 	l->parent = parent;
 	return l;
 }
@@ -515,8 +558,11 @@ static void fsk_listener_create(struct sock *parent)
 	l = fsk_listener_alloc(parent);
 	if (!l)
 		return;
-	/* The caller holds the CPU hotplug lock: the online set is stable. */
-	for_each_online_cpu(cpu)
+	/*
+	 * A CPU coming or going meanwhile queues fsk_hotplug_work, which waits
+	 * for this netns's mutex and then puts this listener's clones right.
+	 */
+	for_each_cpu_andnot(cpu, cpu_online_mask, &fsk_cpus_leaving)
 		if (fsk_clone_make(parent, cpu, &l->clones[cpu], &l->clone_wqs[cpu]))
 			clones++;
 	if (!clones) {
@@ -526,10 +572,10 @@ static void fsk_listener_create(struct sock *parent)
 		return;
 	}
 	sock_hold(parent);
-	spin_lock_bh(&fsk_listeners_lock);
-	hash_add_rcu(fsk_listeners, &l->hash_node, (unsigned long)parent);
+	spin_lock_bh(&fn->llt.lock);
+	hash_add_rcu(fn->llt.listeners, &l->hash_node, (unsigned long)parent);
 	atomic_inc(&fn->managed_listeners);
-	spin_unlock_bh(&fsk_listeners_lock);
+	spin_unlock_bh(&fn->llt.lock);
 	fsk_count(fn, listen_managed);
 }
 
@@ -542,7 +588,8 @@ static void fsk_listener_sync(struct fsk_listener *l)
 
 		if (!clone)
 			continue;
-		lock_sock(clone);
+		/* A clone's lock nests in its listener's. */
+		lock_sock_nested(clone, SINGLE_DEPTH_NESTING);
 		fsk_clone_sync_options(clone, l->parent);
 		release_sock(clone);
 	}
@@ -550,21 +597,20 @@ static void fsk_listener_sync(struct fsk_listener *l)
 
 static void fsk_listen_started(struct sock *sk)
 {
-	const struct fsk_net *fn = fsk_net(sock_net(sk));
+	struct fsk_net *fn = fsk_net(sock_net(sk));
 	struct fsk_listener *l;
 
-	/*
-	 * Lock order: the CPU hotplug lock, fsk_listen_mutex, the socket; the
-	 * hotplug callback gets the first from the hotplug core.
-	 */
-	cpus_read_lock();
-	mutex_lock(&fsk_listen_mutex);
+	mutex_lock(&fn->llt.mutex);
 	lock_sock(sk);
 	if (sk->sk_state != TCP_LISTEN || fsk_listen_stopping)
 		goto out;
 	rcu_read_lock();
 	l = fsk_listener_find(sk);
 	rcu_read_unlock();
+	/*
+	 * Still published after RCU: only closing this socket (whose lock we
+	 * hold) or unload (which takes our mutex) unpublishes it.
+	 */
 	if (l)
 		/* listen() again, as nginx does after setting options. */
 		fsk_listener_sync(l);
@@ -573,8 +619,7 @@ static void fsk_listen_started(struct sock *sk)
 		fsk_listener_create(sk);
 out:
 	release_sock(sk);
-	mutex_unlock(&fsk_listen_mutex);
-	cpus_read_unlock();
+	mutex_unlock(&fn->llt.mutex);
 }
 
 static int fsk_inet_listen(struct socket *sock, int backlog)
@@ -605,19 +650,56 @@ static bool notrace fsk_inet_listen_wanted(struct ftrace_regs *fregs)
 	return wanted;
 }
 
-/* The parent stops listening (close, shutdown, abort): clones go too. */
-static void fsk_inet_csk_listen_stop(struct sock *sk)
+/* A managed listener stops listening: its clones go. Any context. */
+static void fsk_listener_stop(struct sock *sk)
 {
-	int idx = fsk_enter();
 	struct fsk_listener *l;
 
 	rcu_read_lock();
 	l = fsk_listener_find(sk);
-	rcu_read_unlock();
+	/* Unpublished under a spinlock, released after a grace period. */
 	if (l && fsk_listener_unpublish(l))
-		queue_work(fsk_listen_wq, &l->release_work);
+		fsk_listener_release(l);
+	rcu_read_unlock();
+}
+
+/* The parent stops listening (close, shutdown, abort): clones go too. */
+static void fsk_inet_csk_listen_stop(struct sock *sk)
+{
+	int idx = fsk_enter();
+
+	fsk_listener_stop(sk);
 	inet_csk_listen_stop(sk);
 	fsk_exit(idx);
+}
+
+/*
+ * A listener bound to port 0, or autobound by listen(), gives its port back
+ * as it stops listening (tcp_set_state(TCP_CLOSE)), before
+ * inet_csk_listen_stop(): its clones let go of the bind bucket first, so
+ * that a handshake completing on one cannot inherit a freed bucket.
+ */
+static void fsk_inet_put_port(struct sock *sk)
+{
+	int idx = fsk_enter();
+
+	fsk_listener_stop(sk);
+	inet_put_port(sk);
+	fsk_exit(idx);
+}
+
+static bool notrace fsk_put_port_wanted(struct ftrace_regs *fregs)
+{
+	const struct sock *sk = (const void *)fsk_fregs_arg(fregs, 0);
+	bool wanted;
+
+	/* Connections close by the thousand: only a listener is looked at. */
+	if (inet_sk_state_load(sk) != TCP_LISTEN)
+		return false;
+	rcu_read_lock();
+	wanted = fsk_netns_listeners(sock_net(sk));
+	rcu_read_unlock();
+	return wanted;
 }
 
 static bool notrace fsk_listen_stop_wanted(struct ftrace_regs *fregs)
@@ -652,6 +734,44 @@ static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *loc
 	return local;
 }
 
+/*
+ * The kernel checks a SYN against the listener its lookup returns: MD5 and AO
+ * keys, GTSM (IP_MINTTL, IPV6_MINHOPCOUNT), socket filters, a listener's own
+ * TFO key; and the connection inherits its congestion control and protocol
+ * ops (sockmap). A clone holds its listener's state as of listen(). A listener
+ * that gained or changed any of it since takes its packets itself, from the
+ * moment the option is set.
+ */
+static bool fsk_clone_current(const struct sock *parent, const struct sock *clone)
+{
+	const struct inet_connection_sock *picsk = inet_csk(parent);
+
+	if (rcu_access_pointer(parent->sk_filter) != rcu_access_pointer(clone->sk_filter))
+		return false;
+	if (READ_ONCE(inet_sk(parent)->min_ttl) != READ_ONCE(inet_sk(clone)->min_ttl))
+		return false;
+#if IS_ENABLED(CONFIG_IPV6)
+	if (parent->sk_family == AF_INET6 &&
+	    READ_ONCE(inet6_sk(parent)->min_hopcount) !=
+	    READ_ONCE(inet6_sk(clone)->min_hopcount))
+		return false;
+#endif
+#ifdef CONFIG_TCP_MD5SIG
+	if (rcu_access_pointer(tcp_sk(parent)->md5sig_info))
+		return false;
+#endif
+	if (fsk_tcp_has_ao(parent))
+		return false;
+	if (rcu_access_pointer(picsk->icsk_accept_queue.fastopenq.ctx))
+		return false;
+	if (READ_ONCE(picsk->icsk_ca_ops) != inet_csk(clone)->icsk_ca_ops ||
+	    READ_ONCE(parent->sk_prot) != clone->sk_prot ||
+	    READ_ONCE(picsk->icsk_ulp_ops) ||
+	    rcu_access_pointer(parent->sk_user_data))
+		return false;
+	return true;
+}
+
 /* The kernel's choice of listener for @skb, redirected to this CPU's clone. */
 static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 				       const struct sk_buff *skb)
@@ -668,7 +788,8 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 		return sk;
 	/* Process-context callers (tproxy) may migrate: any clone will do. */
 	clone = READ_ONCE(l->clones[raw_smp_processor_id()]);
-	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN)
+	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN ||
+	    !fsk_clone_current(sk, clone))
 		return sk;
 	if (skb_transport_header_was_set(skb) &&
 	    skb_transport_offset(skb) + (int)sizeof(*th) <= (int)skb_headlen(skb)) {
@@ -738,24 +859,77 @@ static struct sock *fsk_inet6_lookup_listener(FSK_LOOKUP_NET_CONST struct net *n
 #endif
 
 /*
- * select() and poll() take their wait entries off only when the call
- * returns, which a clone's queue may not outlive (shutdown() tears clones
- * down under a sleeping poll()); they wait on the socket's own queue alone.
- * Their callback is the one poll_initwait() installs.
+ * Pollers that may wait on a clone's queue besides the socket's: epoll and
+ * io_uring, whose queue procs take a second wait queue and let go of it on
+ * POLLFREE. Linux AIO takes one only (a second fails the poll with EINVAL),
+ * select() and poll() remove their entries only when the call returns, which
+ * a clone's queue may not outlive: these, and any queue proc not named here,
+ * wait on the socket's queue alone, as on stock Linux. A queue proc is
+ * known by its symbol name, looked up once and remembered.
  */
-static poll_queue_proc fsk_select_qproc;
+static const char *const fsk_multi_queue_pollers[] = {
+	"ep_ptable_queue_proc",		/* epoll */
+	"io_poll_queue_proc",		/* io_uring IORING_OP_POLL_ADD */
+	"io_async_queue_proc",		/* io_uring's internal poll (accept) */
+};
 
-static int fsk_learn_select_qproc(void)
+#define FSK_QPROC_SLOTS	4
+/* Queue procs seen, by answer; a slot is filled once, never changed. */
+static poll_queue_proc fsk_qprocs_two[FSK_QPROC_SLOTS];
+static poll_queue_proc fsk_qprocs_one[FSK_QPROC_SLOTS];
+
+static bool fsk_qproc_classify(poll_queue_proc qproc)
 {
-	struct poll_wqueues *pwq = kmalloc(sizeof(*pwq), GFP_KERNEL);
+	/* Longer names are cut, and so match none of ours. */
+	char name[48];
+	unsigned int i;
 
-	if (!pwq)
-		return -ENOMEM;
-	poll_initwait(pwq);
-	fsk_select_qproc = pwq->pt._qproc;
-	poll_freewait(pwq);
-	kfree(pwq);
-	return 0;
+	snprintf(name, sizeof(name), "%ps", qproc);
+	for (i = 0; i < ARRAY_SIZE(fsk_multi_queue_pollers); i++)
+		if (!strcmp(name, fsk_multi_queue_pollers[i]))
+			return true;
+	return false;
+}
+
+static bool fsk_qproc_seen(poll_queue_proc *slots, poll_queue_proc qproc)
+{
+	unsigned int i;
+
+	for (i = 0; i < FSK_QPROC_SLOTS; i++) {
+		poll_queue_proc seen = READ_ONCE(slots[i]);
+
+		if (seen == qproc)
+			return true;
+		if (!seen)
+			break;
+	}
+	return false;
+}
+
+static void fsk_qproc_remember(poll_queue_proc *slots, poll_queue_proc qproc)
+{
+	unsigned int i;
+
+	for (i = 0; i < FSK_QPROC_SLOTS; i++) {
+		poll_queue_proc seen = cmpxchg(&slots[i], NULL, qproc);
+
+		if (!seen || seen == qproc)
+			return;
+	}
+	/* All taken: it is looked up by name each time, which is still right. */
+}
+
+static bool fsk_poller_takes_two_queues(poll_queue_proc qproc)
+{
+	bool two;
+
+	if (fsk_qproc_seen(fsk_qprocs_two, qproc))
+		return true;
+	if (fsk_qproc_seen(fsk_qprocs_one, qproc))
+		return false;
+	two = fsk_qproc_classify(qproc);
+	fsk_qproc_remember(two ? fsk_qprocs_two : fsk_qprocs_one, qproc);
+	return two;
 }
 
 /*
@@ -771,7 +945,7 @@ static void fsk_listener_poll_local(struct file *file, const struct sock *sk,
 	struct fsk_listener *l;
 	int cpu;
 
-	if (poll_does_not_wait(wait) || wait->_qproc == fsk_select_qproc)
+	if (poll_does_not_wait(wait) || !fsk_poller_takes_two_queues(wait->_qproc))
 		return;
 	rcu_read_lock();
 	l = fsk_listener_find(sk);
@@ -876,12 +1050,37 @@ void fsk_listener_wait_local_end(struct fsk_clone_wq *cw,
 }
 
 /*
+ * How long the oldest connection queued on @clone may still wait for its
+ * own CPU's acceptor, in jiffies; 0 if none may. Its child was made as it
+ * was queued, and tcp_create_openreq_child() stamped lsndtime then: nothing
+ * is sent on a connection before accept().
+ */
+static long fsk_clone_courtesy_left(struct sock *clone)
+{
+	struct request_sock_queue *queue = &inet_csk(clone)->icsk_accept_queue;
+	struct request_sock *req;
+	long left = 0;
+
+	spin_lock_bh(&queue->rskq_lock);
+	req = queue->rskq_accept_head;
+	if (req && req->sk)
+		left = (s32)(tcp_sk(req->sk)->lsndtime + FSK_LOCAL_ACCEPT_ACTIVE -
+			     tcp_jiffies32);
+	spin_unlock_bh(&queue->rskq_lock);
+	return max(left, 0L);
+}
+
+/*
  * A referenced clone of @sk on @cpu that has a connection queued, or NULL.
- * The reference keeps it valid while accept() sleeps on its lock.
+ * The reference keeps it valid while accept() sleeps on its lock. A
+ * courteous caller leaves the queue to a busy acceptor of its CPU while its
+ * oldest connection is younger than FSK_LOCAL_ACCEPT_ACTIVE, and learns in
+ * *retry_in when to look again.
  */
 struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu,
-					   enum fsk_clone_take how, bool *skipped)
+					   enum fsk_clone_take how, long *retry_in)
 {
+	long left;
 	struct sock *clone = NULL;
 	struct fsk_clone_wq *cw;
 	struct fsk_listener *l;
@@ -902,9 +1101,11 @@ struct sock *fsk_listener_get_queued_clone(const struct sock *sk, int cpu,
 	} else if (how == FSK_CLONE_STEAL_COURTEOUS &&
 		   (atomic_read(&cw->local_waiters) ||
 		    time_before(jiffies, READ_ONCE(cw->last_local_accept) +
-					 FSK_LOCAL_ACCEPT_ACTIVE))) {
+					 FSK_LOCAL_ACCEPT_ACTIVE)) &&
+		   (left = fsk_clone_courtesy_left(clone))) {
 		/* Its own CPU has an accept() caller at work: leave it. */
-		*skipped = true;
+		if (!*retry_in || left < *retry_in)
+			*retry_in = left;
 		clone = NULL;
 		goto out;
 	}
@@ -915,59 +1116,62 @@ out:
 	return clone;
 }
 
-static void fsk_retire_cancel(unsigned int cpu);
-
-static int fsk_listen_cpu_online(unsigned int cpu)
+/*
+ * Give @cpu a clone of every managed listener of @llt that lacks one and is
+ * still eligible (it may have gained MD5 keys, a BPF congestion control...
+ * since listen()). The netns's mutex held.
+ */
+static void fsk_clone_cpu(struct fsk_llt_net *llt, unsigned int cpu)
 {
-	struct fsk_listener *l, *todo[16];
-	unsigned int bkt, n, i;
-	struct sock *clone;
+	struct fsk_listener *l, **todo;
+	unsigned int bkt, n = 0, i, max = 0;
 
-	mutex_lock(&fsk_listen_mutex);
-	fsk_retire_cancel(cpu);
-	do {
-		/* Collect a few under the lock, clone them outside it. */
-		n = 0;
-		spin_lock_bh(&fsk_listeners_lock);
-		hash_for_each(fsk_listeners, bkt, l, hash_node) {
-			if (l->clones[cpu])
-				continue;
-			sock_hold(l->parent);
-			todo[n++] = l;
-			if (n == ARRAY_SIZE(todo))
-				break;
-		}
-		spin_unlock_bh(&fsk_listeners_lock);
+	rcu_read_lock();
+	hash_for_each_rcu(llt->listeners, bkt, l, hash_node)
+		if (!READ_ONCE(l->clones[cpu]))
+			max++;
+	rcu_read_unlock();
+	if (!max)
+		return;
+	/* Listeners are added under the mutex: max stays an upper bound. */
+	todo = kmalloc_array(max, sizeof(*todo), GFP_KERNEL);
+	if (!todo)
+		return;
+	spin_lock_bh(&llt->lock);
+	hash_for_each(llt->listeners, bkt, l, hash_node) {
+		if (l->clones[cpu] || n == max)
+			continue;
+		refcount_inc(&l->ref);
+		todo[n++] = l;
+	}
+	spin_unlock_bh(&llt->lock);
 
-		for (i = 0; i < n; i++) {
-			struct fsk_clone_wq *cw;
+	for (i = 0; i < n; i++) {
+		struct fsk_clone_wq *cw;
+		struct sock *clone = NULL;
 
-			l = todo[i];
-			lock_sock(l->parent);
+		l = todo[i];
+		lock_sock(l->parent);
+		if (l->parent->sk_state == TCP_LISTEN && fsk_listen_eligible(l->parent) &&
+		    !fsk_clone_make(l->parent, cpu, &clone, &cw))
 			clone = NULL;
-			if (l->parent->sk_state == TCP_LISTEN &&
-			    !fsk_clone_make(l->parent, cpu, &clone, &cw))
-				clone = NULL;
-			spin_lock_bh(&fsk_listeners_lock);
-			if (clone && !hlist_unhashed(&l->hash_node) && !l->clones[cpu]) {
-				/* A retired clone's queue: the retired entry keeps it. */
-				if (l->clone_wqs[cpu])
-					fsk_clone_wq_put(l->clone_wqs[cpu]);
-				l->clone_wqs[cpu] = cw;
-				/* Readers load the clone, then its queue. */
-				smp_store_release(&l->clones[cpu], clone);
-				clone = NULL;
-			}
-			spin_unlock_bh(&fsk_listeners_lock);
-			release_sock(l->parent);
-			if (clone)
-				fsk_clone_discard(clone, cw);
-			sock_put(l->parent);
+		spin_lock_bh(&llt->lock);
+		if (clone && !hlist_unhashed(&l->hash_node) && !l->clones[cpu]) {
+			/* A retired clone's queue: the retired entry keeps it. */
+			if (l->clone_wqs[cpu])
+				fsk_clone_wq_put(l->clone_wqs[cpu]);
+			l->clone_wqs[cpu] = cw;
+			/* Readers load the clone, then its queue. */
+			smp_store_release(&l->clones[cpu], clone);
+			clone = NULL;
 		}
-		/* A listener whose clone failed would loop: stop at a short batch. */
-	} while (n == ARRAY_SIZE(todo));
-	mutex_unlock(&fsk_listen_mutex);
-	return 0;
+		spin_unlock_bh(&llt->lock);
+		release_sock(l->parent);
+		if (clone)
+			fsk_clone_discard(clone, cw);
+		fsk_listener_put(l);
+	}
+	kfree(todo);
 }
 
 static void fsk_retired_free(struct fsk_retired *r)
@@ -980,7 +1184,36 @@ static void fsk_retired_free(struct fsk_retired *r)
 }
 
 /*
- * One pass over the clones of offline CPUs (fsk_listen_mutex held): retire
+ * Take @r's clone out of its listener's clones[], if it is still there,
+ * so that accept(), poll and the lookup no longer see it. Its netns's
+ * mutex keeps listen() again (fsk_listener_sync) away from it.
+ */
+static bool fsk_retire_unslot(struct fsk_retired *r)
+{
+	struct fsk_llt_net *llt = fsk_llt(r->parent);
+	struct fsk_listener *l;
+	bool unslotted = false;
+
+	mutex_lock(&llt->mutex);
+	spin_lock_bh(&llt->lock);
+	l = fsk_listener_find(r->parent);
+	if (l && l->clones[r->cpu] == r->clone) {
+		WRITE_ONCE(l->clones[r->cpu], NULL);
+		/* A late ACK of one of its handshakes migrates it. */
+		inet_sk_set_state(r->clone, TCP_CLOSE);
+		fsk_clone_unlink(r->clone, l->clone_wqs[r->cpu]);
+		/* The listener keeps its reference, for the next online. */
+		r->cw = l->clone_wqs[r->cpu];
+		refcount_inc(&r->cw->ref);
+		unslotted = true;
+	}
+	spin_unlock_bh(&llt->lock);
+	mutex_unlock(&llt->mutex);
+	return unslotted;
+}
+
+/*
+ * One pass over the clones of offline CPUs (fsk_nets_mutex held): retire
  * those done with their handshakes, close the retired ones done with their
  * stragglers; @all (rmmod) forgets the first kind, which stay the
  * listener's, and closes every retired one. Says whether some are left.
@@ -990,13 +1223,10 @@ static bool fsk_retire_step(bool all)
 	struct fsk_retired *r, *tmp;
 	LIST_HEAD(retire);
 	LIST_HEAD(done);
-	bool left;
 
-	spin_lock_bh(&fsk_listeners_lock);
 	list_for_each_entry_safe(r, tmp, &fsk_retired, node) {
 		bool quiet = !inet_csk_reqsk_queue_len(r->clone) ||
 			     time_after(jiffies, r->deadline);
-		struct fsk_listener *l;
 
 		if (r->retired) {
 			if (all || quiet) {
@@ -1006,33 +1236,22 @@ static bool fsk_retire_step(bool all)
 			}
 			continue;
 		}
-		l = fsk_listener_find(r->parent);
-		if (all || !l || READ_ONCE(l->clones[r->cpu]) != r->clone) {
+		if (!all && !quiet)
+			continue;
+		if (all || !fsk_retire_unslot(r)) {
 			/* Closed with its listener, or rmmod's to handle. */
 			list_del_rcu(&r->node);
 			list_add_tail(&r->batch_node, &done);
 			continue;
 		}
-		if (!quiet)
-			continue;
-		/* accept() and the lookup no longer see it... */
-		WRITE_ONCE(l->clones[r->cpu], NULL);
-		/* ...and a late ACK of a handshake migrates it. */
-		inet_sk_set_state(r->clone, TCP_CLOSE);
-		fsk_clone_unlink(r->clone, l->clone_wqs[r->cpu]);
-		/* The listener keeps its reference, for the next online. */
-		r->cw = l->clone_wqs[r->cpu];
-		refcount_inc(&r->cw->ref);
 		r->retired = true;
 		r->deadline = jiffies + FSK_RETIRE_WAIT;
 		atomic_inc(&fsk_migrating_count);
 		list_add_tail(&r->batch_node, &retire);
 		fsk_count(fsk_net(sock_net(r->parent)), listen_clone_retired);
 	}
-	left = !list_empty(&fsk_retired);
-	spin_unlock_bh(&fsk_listeners_lock);
 	if (list_empty(&retire) && list_empty(&done))
-		return left;
+		return !list_empty(&fsk_retired);
 
 	/* Lookups that saw these clones listening, or the entries, are over. */
 	synchronize_rcu();
@@ -1049,39 +1268,55 @@ static bool fsk_retire_step(bool all)
 		}
 		fsk_retired_free(r);
 	}
-	return left;
+	return !list_empty(&fsk_retired);
 }
 
 static void fsk_retire_reap(struct work_struct *work)
 {
 	bool left;
 
-	mutex_lock(&fsk_listen_mutex);
+	mutex_lock(&fsk_nets_mutex);
 	left = fsk_retire_step(false);
-	mutex_unlock(&fsk_listen_mutex);
+	mutex_unlock(&fsk_nets_mutex);
 	if (left)
 		schedule_delayed_work(&fsk_retire_work, HZ / 10);
 }
 
+static bool fsk_cpu_gone(unsigned int cpu)
+{
+	return !cpu_online(cpu) || cpumask_test_cpu(cpu, &fsk_cpus_leaving);
+}
+
+/* Is @clone on its way to retirement? fsk_nets_mutex held. */
+static bool fsk_retiring(const struct sock *clone)
+{
+	struct fsk_retired *r;
+
+	list_for_each_entry(r, &fsk_retired, node)
+		if (r->clone == clone)
+			return true;
+	return false;
+}
+
 /*
- * CPU hotplug teardown, on @cpu while it is still online: every managed
- * listener's clone there is put on the way to retirement (fsk_retired).
+ * Every clone of a CPU gone, in @llt, is put on the way to retirement
+ * (fsk_retired). fsk_nets_mutex and the netns's mutex held.
  */
-static int fsk_listen_cpu_offline(unsigned int cpu)
+static bool fsk_retire_gone_cpus(struct fsk_llt_net *llt)
 {
 	struct fsk_retired *r, *tmp;
 	struct fsk_listener *l;
-	unsigned int bkt;
+	unsigned int bkt, cpu;
 	LIST_HEAD(spare);
 	bool queued = false;
 	int n = 0;
 
-	mutex_lock(&fsk_listen_mutex);
 	/* An entry per clone, allocated before taking the spinlock. */
 	rcu_read_lock();
-	hash_for_each_rcu(fsk_listeners, bkt, l, hash_node)
-		if (READ_ONCE(l->clones[cpu]))
-			n++;
+	hash_for_each_rcu(llt->listeners, bkt, l, hash_node)
+		for_each_possible_cpu(cpu)
+			if (fsk_cpu_gone(cpu) && READ_ONCE(l->clones[cpu]))
+				n++;
 	rcu_read_unlock();
 	while (n--) {
 		r = kzalloc(sizeof(*r), GFP_KERNEL);
@@ -1090,50 +1325,92 @@ static int fsk_listen_cpu_offline(unsigned int cpu)
 		list_add(&r->batch_node, &spare);
 	}
 
-	spin_lock_bh(&fsk_listeners_lock);
-	hash_for_each(fsk_listeners, bkt, l, hash_node) {
-		struct sock *clone = l->clones[cpu];
+	spin_lock_bh(&llt->lock);
+	hash_for_each(llt->listeners, bkt, l, hash_node) {
+		for_each_possible_cpu(cpu) {
+			struct sock *clone = l->clones[cpu];
 
-		if (!clone || list_empty(&spare))
-			continue;
-		r = list_first_entry(&spare, struct fsk_retired, batch_node);
-		list_del(&r->batch_node);
-		sock_hold(clone);
-		r->clone = clone;
-		sock_hold(l->parent);
-		r->parent = l->parent;
-		r->cpu = cpu;
-		r->deadline = jiffies + FSK_RETIRE_WAIT;
-		list_add_tail_rcu(&r->node, &fsk_retired);
-		queued = true;
+			if (!fsk_cpu_gone(cpu) || !clone || list_empty(&spare) ||
+			    fsk_retiring(clone))
+				continue;
+			r = list_first_entry(&spare, struct fsk_retired, batch_node);
+			list_del(&r->batch_node);
+			sock_hold(clone);
+			r->clone = clone;
+			sock_hold(l->parent);
+			r->parent = l->parent;
+			r->cpu = cpu;
+			r->deadline = jiffies + FSK_RETIRE_WAIT;
+			list_add_tail_rcu(&r->node, &fsk_retired);
+			queued = true;
+		}
 	}
-	spin_unlock_bh(&fsk_listeners_lock);
+	spin_unlock_bh(&llt->lock);
 	list_for_each_entry_safe(r, tmp, &spare, batch_node)
 		kfree(r);
-	mutex_unlock(&fsk_listen_mutex);
-	if (queued)
-		schedule_delayed_work(&fsk_retire_work, HZ / 10);
-	return 0;
+	return queued;
 }
 
-/* A CPU back before its clones were retired keeps them. */
-static void fsk_retire_cancel(unsigned int cpu)
+/* A CPU back before its clones were retired keeps them. fsk_nets_mutex held. */
+static void fsk_retire_cancel_back(void)
 {
 	struct fsk_retired *r, *tmp;
 	LIST_HEAD(done);
 
-	spin_lock_bh(&fsk_listeners_lock);
 	list_for_each_entry_safe(r, tmp, &fsk_retired, node)
-		if (r->cpu == cpu && !r->retired) {
+		if (!r->retired && !fsk_cpu_gone(r->cpu)) {
 			list_del_rcu(&r->node);
 			list_add_tail(&r->batch_node, &done);
 		}
-	spin_unlock_bh(&fsk_listeners_lock);
 	if (list_empty(&done))
 		return;
 	synchronize_rcu();
 	list_for_each_entry_safe(r, tmp, &done, batch_node)
 		fsk_retired_free(r);
+}
+
+/*
+ * Make every netns's clones match the CPUs: idempotent, so that a change
+ * racing with it only queues it once more.
+ */
+static void fsk_hotplug_reconcile(struct work_struct *work)
+{
+	struct fsk_net *fn;
+	bool queued = false;
+	unsigned int cpu;
+
+	mutex_lock(&fsk_nets_mutex);
+	if (READ_ONCE(fsk_listen_stopping))
+		goto out;
+	fsk_retire_cancel_back();
+	list_for_each_entry(fn, &fsk_nets, llt.node) {
+		mutex_lock(&fn->llt.mutex);
+		if (fsk_retire_gone_cpus(&fn->llt))
+			queued = true;
+		for_each_online_cpu(cpu)
+			if (!fsk_cpu_gone(cpu))
+				fsk_clone_cpu(&fn->llt, cpu);
+		mutex_unlock(&fn->llt.mutex);
+	}
+	if (queued)
+		schedule_delayed_work(&fsk_retire_work, HZ / 10);
+out:
+	mutex_unlock(&fsk_nets_mutex);
+}
+
+static int fsk_listen_cpu_online(unsigned int cpu)
+{
+	cpumask_clear_cpu(cpu, &fsk_cpus_leaving);
+	queue_work(fsk_listen_wq, &fsk_hotplug_work);
+	return 0;
+}
+
+/* Teardown, on @cpu while it is still online. */
+static int fsk_listen_cpu_offline(unsigned int cpu)
+{
+	cpumask_set_cpu(cpu, &fsk_cpus_leaving);
+	queue_work(fsk_listen_wq, &fsk_hotplug_work);
+	return 0;
 }
 
 /*
@@ -1194,6 +1471,7 @@ static struct fsk_hook fsk_listen_hooks[] = {
 	FSK_HOOK(inet_listen, fsk_inet_listen, fsk_inet_listen_wanted),
 	FSK_HOOK(inet_csk_listen_stop, fsk_inet_csk_listen_stop,
 		 fsk_listen_stop_wanted),
+	FSK_HOOK(inet_put_port, fsk_inet_put_port, fsk_put_port_wanted),
 	FSK_HOOK(__inet_lookup_listener, fsk___inet_lookup_listener,
 		 fsk_lookup_listener_wanted),
 #if IS_ENABLED(CONFIG_IPV6)
@@ -1208,9 +1486,7 @@ int fsk_listen_init(void)
 	int ret;
 
 	fsk_listen_stopping = false;
-	ret = fsk_learn_select_qproc();
-	if (ret)
-		return ret;
+	cpumask_clear(&fsk_cpus_leaving);
 	fsk_listen_wq = alloc_workqueue("fastsocket", WQ_UNBOUND, 0);
 	if (!fsk_listen_wq)
 		return -ENOMEM;
@@ -1228,24 +1504,61 @@ out_wq:
 	return ret;
 }
 
-/* Has a clone of a managed listener a handshake in flight? */
+void fsk_listen_net_init(struct fsk_net *fn)
+{
+	hash_init(fn->llt.listeners);
+	spin_lock_init(&fn->llt.lock);
+	mutex_init(&fn->llt.mutex);
+	mutex_lock(&fsk_nets_mutex);
+	list_add_tail(&fn->llt.node, &fsk_nets);
+	mutex_unlock(&fsk_nets_mutex);
+}
+
+/* Its sockets are gone, clones too: they hold the netns. */
+void fsk_listen_net_exit(struct fsk_net *fn)
+{
+	mutex_lock(&fsk_nets_mutex);
+	list_del(&fn->llt.node);
+	mutex_unlock(&fsk_nets_mutex);
+	WARN_ON_ONCE(!hash_empty(fn->llt.listeners));
+	mutex_destroy(&fn->llt.mutex);
+}
+
+/* Has a clone of a managed listener a handshake in flight? fsk_nets_mutex held. */
 static bool fsk_clones_have_handshakes(void)
 {
 	struct fsk_listener *l;
+	struct fsk_net *fn;
 	unsigned int bkt;
 	bool pending = false;
 	int cpu;
 
 	rcu_read_lock();
-	hash_for_each_rcu(fsk_listeners, bkt, l, hash_node)
-		for_each_possible_cpu(cpu) {
-			struct sock *clone = READ_ONCE(l->clones[cpu]);
+	list_for_each_entry(fn, &fsk_nets, llt.node)
+		hash_for_each_rcu(fn->llt.listeners, bkt, l, hash_node)
+			for_each_possible_cpu(cpu) {
+				struct sock *clone = READ_ONCE(l->clones[cpu]);
 
-			if (clone && inet_csk_reqsk_queue_len(clone))
-				pending = true;
-		}
+				if (clone && inet_csk_reqsk_queue_len(clone))
+					pending = true;
+			}
 	rcu_read_unlock();
 	return pending;
+}
+
+/* The first listener of @llt, referenced, or NULL. */
+static struct fsk_listener *fsk_listener_first(struct fsk_llt_net *llt)
+{
+	struct fsk_listener *l = NULL;
+	unsigned int bkt;
+
+	spin_lock_bh(&llt->lock);
+	hash_for_each(llt->listeners, bkt, l, hash_node)
+		break;
+	if (l)
+		refcount_inc(&l->ref);
+	spin_unlock_bh(&llt->lock);
+	return l;
 }
 
 /*
@@ -1256,18 +1569,24 @@ void fsk_listen_dismantle(void)
 {
 	unsigned long deadline;
 	struct fsk_listener *l;
-	unsigned int bkt;
+	struct fsk_net *fn;
 	bool pending;
 	int cpu;
 
-	mutex_lock(&fsk_listen_mutex);
+	mutex_lock(&fsk_nets_mutex);
 	WRITE_ONCE(fsk_listen_stopping, true);
-	mutex_unlock(&fsk_listen_mutex);
-	/* Outside the mutex: hotplug callbacks take it under the CPU lock. */
+	/* A listen() that did not see it has published its listener. */
+	list_for_each_entry(fn, &fsk_nets, llt.node) {
+		mutex_lock(&fn->llt.mutex);
+		mutex_unlock(&fn->llt.mutex);
+	}
+	mutex_unlock(&fsk_nets_mutex);
 	cpuhp_remove_state_nocalls(fsk_cpuhp_state);
+	/* It sees fsk_listen_stopping and does nothing more. */
+	flush_work(&fsk_hotplug_work);
 	/* Retired clones are closed below, with the listeners'. */
 	cancel_delayed_work_sync(&fsk_retire_work);
-	mutex_lock(&fsk_listen_mutex);
+	mutex_lock(&fsk_nets_mutex);
 
 	/*
 	 * First, new SYNs go to the listeners themselves (fsk_local_listener),
@@ -1281,22 +1600,16 @@ void fsk_listen_dismantle(void)
 	while (fsk_clones_have_handshakes() && time_before(jiffies, deadline))
 		msleep(20);
 
-	/* Every listener off the hash, onto the migration list. */
-	for (;;) {
-		l = NULL;
-		spin_lock_bh(&fsk_listeners_lock);
-		hash_for_each(fsk_listeners, bkt, l, hash_node)
-			break;
-		if (l)
-			sock_hold(l->parent);
-		spin_unlock_bh(&fsk_listeners_lock);
-		if (!l)
-			break;
-		if (fsk_listener_unpublish(l)) {
-			list_add_rcu(&l->migrating_node, &fsk_migrating);
-			atomic_inc(&fsk_migrating_count);
+	/* Every listener off its hash, onto the migration list. */
+	list_for_each_entry(fn, &fsk_nets, llt.node) {
+		while ((l = fsk_listener_first(&fn->llt))) {
+			/* The hash's reference passes to fsk_migrating. */
+			if (fsk_listener_unpublish(l)) {
+				list_add_rcu(&l->migrating_node, &fsk_migrating);
+				atomic_inc(&fsk_migrating_count);
+			}
+			fsk_listener_put(l);
 		}
-		sock_put(l->parent);
 	}
 	/* Done with every lookup that saw a clone listening. */
 	synchronize_rcu();
@@ -1337,14 +1650,16 @@ void fsk_listen_dismantle(void)
 		list_del_rcu(&l->migrating_node);
 		atomic_dec(&fsk_migrating_count);
 		/* The release work waits for RCU before the clones go. */
-		queue_work(fsk_listen_wq, &l->release_work);
+		fsk_listener_release(l);
 	}
-	mutex_unlock(&fsk_listen_mutex);
+	mutex_unlock(&fsk_nets_mutex);
 }
 
 /* After every hook is gone and no task is left in them. */
 void fsk_listen_exit(void)
 {
+	/* Release works wait for a grace period before they are queued. */
+	rcu_barrier();
 	/* Runs the clones' pending closes, then frees the queue. */
 	destroy_workqueue(fsk_listen_wq);
 }

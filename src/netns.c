@@ -6,6 +6,7 @@
 #include <net/net_namespace.h>
 
 #include "fastsocket.h"
+#include "listen.h"
 
 unsigned int fsk_net_id __read_mostly;
 
@@ -108,15 +109,19 @@ static int __net_init fsk_net_init(struct net *net)
 	if (err)
 		return err;
 	err = fsk_sysctl_net_init(net, fn);
-	if (err)
+	if (err) {
 		fsk_stats_net_exit(net, fn);
-	return err;
+		return err;
+	}
+	fsk_listen_net_init(fn);
+	return 0;
 }
 
 static void __net_exit fsk_net_exit(struct net *net)
 {
 	struct fsk_net *fn = fsk_net(net);
 
+	fsk_listen_net_exit(fn);
 	fsk_sysctl_net_exit(fn);
 	fsk_stats_net_exit(net, fn);
 }
