@@ -284,6 +284,8 @@ under_traffic() {
 	llt leak -m check -r "$work/base" || fail "sockets leaked"
 }
 
+# README: rmmod lets clones' handshakes finish (3 s at most), migrates,
+# waits for stragglers (3 s at most) and unhooks: 7 s at most.
 rmmod_timed() {
 	local t0
 
@@ -293,6 +295,7 @@ rmmod_timed() {
 	unload
 	ms
 	say "rmmod under traffic took $((REPLY - t0)) ms (from $t0 to $REPLY ms since the epoch)"
+	[ $((REPLY - t0)) -le 7000 ] || fail "rmmod took $((REPLY - t0)) ms, README says 7 s at most"
 }
 
 # Handshakes in flight complete on their clone, queued connections move to
@@ -412,7 +415,6 @@ t_syncookies_ack_other_cpu() {
 
 	llt cookie-steer
 	rc=$?
-	[ $rc = 4 ] && skip "jiffies near their 32-bit wrap: every listener takes cookies"
 	[ $rc = 0 ] || fail "cookie-steer"
 }
 
@@ -553,6 +555,9 @@ t_nginx() {
 		fail "listen_managed +${delta[listen_managed]}, expected 1"
 	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no listen_syn_local"
 	[ "${delta[accept_local]}" -gt 0 ] || fail "no accept_local"
+	# README: at least half on the CPU of the handshake (stock: chance).
+	[ $((delta[accept_local] * 100)) -ge $((k * 50)) ] ||
+		fail "only $((delta[accept_local] * 100 / (k ? k : 1)))% of accepts local, README says 50% at least"
 	[ "${delta[accepted]}" -ge "$requests" ] ||
 		fail "accepted +${delta[accepted]} < $requests requests"
 }
@@ -654,7 +659,10 @@ t_unload() {
 run_test() { # N NAME
 	local n=$1 name=$2 rc t0 marker taint0 tpid wd line v
 	local -a why=()
+	# cookie-steer may wait out the jiffies wrap: 2 min more.
+	local limit=$test_timeout
 
+	[ "$name" != syncookies_ack_other_cpu ] || limit=$((test_timeout + 130))
 	port=$((20000 + n * 100))
 	rm -f "$work/skip"
 	marker="fsk-llt: $$ begin $n $name"
@@ -670,8 +678,8 @@ run_test() { # N NAME
 	tpid=$!
 	set +m
 	(
-		pause $test_timeout
-		echo "# timed out after $test_timeout s"
+		pause $limit
+		echo "# timed out after $limit s"
 		kill -TERM -- -$tpid 2>/dev/null
 		pause 5
 		kill -KILL -- -$tpid 2>/dev/null
@@ -686,7 +694,7 @@ run_test() { # N NAME
 	case $rc in
 	0) ;;
 	4) [ -s "$work/skip" ] || why+=("exit status 4 without a reason to skip") ;;
-	143|137) why+=("stopped after $test_timeout s") ;;
+	143|137) why+=("stopped after $limit s") ;;
 	*) why+=("exit status $rc") ;;
 	esac
 	[ "$name" = unload ] && want_loaded=0

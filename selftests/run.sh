@@ -101,7 +101,7 @@ sysctl_get() { # [NS] -> REPLY
 expect_enabled() { # VALUE [NS]
 	sysctl_get "${2:-}"
 	[ "$REPLY" = "$1" ] ||
-		fail "net.fastsocket.enabled${2:+ in $2} is '$REPLY', expected $1"
+		fail "net.fastsocket.${enabled##*/}${2:+ in $2} is '$REPLY', expected $1"
 }
 
 sysctl_set() { # VALUE [NS]
@@ -387,12 +387,26 @@ t_sysctl_default_and_per_netns() {
 		fail "$enabled still there in $a after rmmod"
 }
 
+# Every switch: enabled, listen, rfd. The helpers work on $enabled.
 t_sysctl_bad_values() {
-	local start v out shown
+	local name
+
+	load
+	for name in enabled listen rfd; do
+		enabled=$sysctl_dir/$name
+		say "net.fastsocket.$name:"
+		sysctl_bad_values
+	done
+	unload
+}
+
+sysctl_bad_values() {
+	local start v out shown default
 	local -a bad=(2 -1 abc "" $'\n' " " 1x 4294967297 99999999999999999999)
 
 	need "$bin/sysctl_write"
-	load
+	sysctl_get
+	default=$REPLY
 	for start in 0 1; do
 		sysctl_set $start
 		for v in "${bad[@]}"; do
@@ -422,15 +436,30 @@ t_sysctl_bad_values() {
 			fail "writing $(printf '%q' "$v") refused: $out"
 		expect_enabled "${v%$'\n'}"
 	done
-	unload
+	sysctl_set "$default"
 }
 
 t_sysctl_unprivileged() {
-	local sw out caps inner initfd v line
+	local name
+
+	load
+	for name in enabled listen rfd; do
+		enabled=$sysctl_dir/$name
+		say "net.fastsocket.$name:"
+		sysctl_unprivileged
+	done
+	unload
+}
+
+# Writes the opposite of the switch's default (d) where it must be refused.
+sysctl_unprivileged() {
+	local sw out caps inner initfd v line d w
 	local -A got=()
 
 	need "$bin/sysctl_write"
-	load
+	sysctl_get
+	d=$REPLY
+	w=$((1 - d))
 	# A copy that uid 65534 can surely execute, wherever the tree lives.
 	mkdir -p "$work/bin"
 	cp "$bin/sysctl_write" "$work/bin/"
@@ -438,12 +467,12 @@ t_sysctl_unprivileged() {
 	sw=$work/bin/sysctl_write
 
 	# Unprivileged user.
-	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$sw" $enabled 1 2>&1) &&
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$sw" $enabled $w 2>&1) &&
 		fail "uid 65534 could write $enabled: $out"
 	say "uid 65534: $out"
 	[[ $out =~ ^(open|write):\ (EACCES|EPERM)$ ]] ||
 		fail "uid 65534: expected EACCES/EPERM, got '$out'"
-	expect_enabled 0
+	expect_enabled $d
 
 	# root without CAP_NET_ADMIN (check that it is really gone).
 	caps=$(setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
@@ -452,7 +481,7 @@ t_sysctl_unprivileged() {
 	(( (16#$caps >> 12) & 1 )) && fail "CAP_NET_ADMIN still effective ($caps)"
 	(( (16#$caps >> 21) & 1 )) || fail "CAP_SYS_ADMIN gone too ($caps): not a plain root"
 	for v in 1 0; do
-		[ $v = 0 ] && sysctl_set 1
+		sysctl_set $((1 - v))
 		out=$(setpriv --bounding-set=-net_admin --inh-caps=-net_admin "$sw" $enabled $v 2>&1) &&
 			fail "root without CAP_NET_ADMIN could write $v: $out"
 		say "root without CAP_NET_ADMIN, writing $v: $out"
@@ -460,34 +489,33 @@ t_sysctl_unprivileged() {
 			fail "root without CAP_NET_ADMIN: expected EACCES/EPERM, got '$out'"
 		expect_enabled $((1 - v))
 	done
-	sysctl_set 0
+	sysctl_set $d
 
 	# Root of a new user namespace owns its new netns, not the initial one.
 	# fd $initfd is the initial netns's file; reopening it through
 	# /proc/self/fd from inside reaches that netns's sysctl.
 	exec {initfd}<$enabled
 	# shellcheck disable=SC2016
-	inner='sw=$1 f=$2 fd=$3
+	inner='sw=$1 f=$2 fd=$3 w=$4
 		echo "own-before $(cat $f)"
-		echo "own-write $($sw $f 1)"
+		echo "own-write $($sw $f $w)"
 		echo "own-after $(cat $f)"
 		echo "init-view $(cat /proc/self/fd/$fd)"
-		echo "init-write $($sw /proc/self/fd/$fd 1)"'
-	out=$(unshare -Urn bash -c "$inner" inner "$sw" $enabled $initfd 2>&1)
+		echo "init-write $($sw /proc/self/fd/$fd $w)"'
+	out=$(unshare -Urn bash -c "$inner" inner "$sw" $enabled $initfd $w 2>&1)
 	exec {initfd}<&-
 	while IFS= read -r line; do
 		say "unshare -Urn: $line"
 		got[${line%% *}]=${line#* }
 	done <<<"$out"
-	[ "${got[own-before]:-}" = 0 ] || fail "the new netns does not start at 0"
+	[ "${got[own-before]:-}" = $d ] || fail "the new netns does not start at $d"
 	[ "${got[own-write]:-}" = "ok 1" ] ||
 		fail "root of the new userns could not write its own netns's value"
-	[ "${got[own-after]:-}" = 1 ] || fail "the own netns's value did not become 1"
-	[ "${got[init-view]:-}" = 0 ] || fail "could not read the initial netns's value from inside"
+	[ "${got[own-after]:-}" = $w ] || fail "the own netns's value did not become $w"
+	[ "${got[init-view]:-}" = $d ] || fail "could not read the initial netns's value from inside"
 	[[ ${got[init-write]:-} =~ ^(open|write):\ (EACCES|EPERM)$ ]] ||
 		fail "root of a child userns was not refused (EACCES/EPERM) on the initial netns"
-	expect_enabled 0
-	unload
+	expect_enabled $d
 }
 
 # accept_count_check RUN-NS OTHER-NS ZERO: run accept_count in RUN-NS (""

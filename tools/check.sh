@@ -6,7 +6,11 @@
 # runs selftests/ inside, then the benchmark's smoke version (make bench, one
 # short run of each configuration, zero errors asserted) on each kernel.
 # Prints TAP per stage and, last, one summary line.
-# FSK_CHECK_KERNELS="kver..." limits the kernels; FSK_CHECK_SKIP_DEPS=1 skips apt.
+# The debug kernel (KASAN, lockdep, kmemleak: tools/debug-kernel.sh) is built
+# once into a cache outside the clone, then installed and tested like the
+# others, except for the benchmark.
+# FSK_CHECK_KERNELS="kver..." limits the kernels; FSK_CHECK_SKIP_DEPS=1 skips apt;
+# FSK_CHECK_DEBUG_KERNEL=0 neither builds nor tests the debug kernel.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,7 +118,18 @@ if [ "${FSK_CHECK_SKIP_DEPS:-0}" != 1 ]; then
 	stage deps tools/install-deps.sh || summary
 fi
 
+if [ "${FSK_CHECK_DEBUG_KERNEL:-1}" = 1 ]; then
+	stage debug-kernel sh -c 'tools/debug-kernel.sh build &&
+		echo "ok - debug kernel $(tools/debug-kernel.sh release) (KASAN, lockdep, kmemleak)"' ||
+		summary
+fi
+
+is_debug_kernel() { [[ $1 == *-fskdebug ]]; }
 kernels=$(echo ${FSK_CHECK_KERNELS:-$(tools/kernels.sh)})
+if [ "${FSK_CHECK_DEBUG_KERNEL:-1}" != 1 ]; then
+	kernels=$(for k in $kernels; do is_debug_kernel "$k" || echo "$k"; done)
+	kernels=$(echo $kernels)
+fi
 if [ -z "$kernels" ]; then
 	echo "not ok - no supported kernel headers installed"
 	failed=$((failed + 1))
@@ -138,15 +153,19 @@ stage dkms sh -c "tools/dkms.sh test build/dkms $(echo $kernels) && echo 'ok - d
 # vCPUs interleave more coarsely); any other failure stands.
 guest_suites() {
 	local k=$1 log=$logdir/guest-$1.log rc
+	local -a vm=(--timeout 1200)
+
+	# KASAN's shadow and kmemleak's pool want memory; everything is slower.
+	! is_debug_kernel "$k" || vm=(--timeout 3000 --mem 2G)
 	echo "# booting $k for selftests/all.sh (follow: tail -f build/check/guest-$k.log)"
-	tools/vm/run.sh --timeout 1200 "$k" -- selftests/all.sh >"$log" 2>&1
+	tools/vm/run.sh "${vm[@]}" "$k" -- selftests/all.sh >"$log" 2>&1
 	rc=$?
 	if [ "$rc" = 126 ]; then
 		echo "# guest $k died of the emulator's stale-int3 race; running its suites" \
 			"again with single-threaded TCG"
 		sed -n '/stale-int3 race/,$p' "$log" | sed 's/^/#   /'
 		mv "$log" "$log.int3"
-		FSK_VM_TCG_THREAD=single tools/vm/run.sh --timeout 1200 "$k" -- \
+		FSK_VM_TCG_THREAD=single tools/vm/run.sh "${vm[@]}" "$k" -- \
 			selftests/all.sh 2>&1 | tee "$log"
 		return "${PIPESTATUS[0]}"
 	fi
@@ -158,7 +177,9 @@ for k in $kernels; do
 	stage "selftests-$k" guest_suites "$k"
 done
 # The benchmark's short version: every configuration completes, zero errors.
+# Not on the debug kernel, whose costs are not a kernel's anyone runs.
 for k in $kernels; do
+	! is_debug_kernel "$k" || continue
 	stage "bench-smoke-$k" env BENCH_KERNELS="$k" tools/bench/bench.sh --smoke
 done
 

@@ -860,6 +860,10 @@ int cmd_memory(const struct llt_opts *o)
 	check(bytes[1] - bytes[0] >= clones * objsize,
 	      "%lld B for %ld clones: less than their TCP objects", bytes[1] - bytes[0],
 	      clones);
+	/* README: a clone costs its TCP object and under 512 B of the module's. */
+	check((bytes[1] - bytes[0]) / clones <= per_obj + 512,
+	      "%lld B per clone: more than its TCP object of %ld B and 512 B",
+	      (bytes[1] - bytes[0]) / clones, per_obj);
 	check(objs[1] - objs[0] == clones,
 	      "TCP objects: %ld with fastsocket, %ld stock, expected %ld more (one per clone)",
 	      objs[1], objs[0], clones);

@@ -456,8 +456,13 @@ static void need_cpus(int n)
 
 /* ------------------------------------------------------------ locality */
 
+/*
+ * One measurement: the share of connections accepted on the CPU of their
+ * SO_INCOMING_CPU, and in *counted the share the module counted as local.
+ * Everything else it checks (lost, reset, counters) is final.
+ */
 static double locality_run(const struct llt_opts *o, enum acc_mode mode,
-			   int managed, int port)
+			   int managed, int port, double *counted)
 {
 	struct llt_stats a, b;
 	struct traffic *t = calloc(1, sizeof(*t));
@@ -494,9 +499,7 @@ static double locality_run(const struct llt_opts *o, enum acc_mode mode,
 	} else {
 		check_managed(what, &a, &b, n);
 		d = stats_delta(&a, &b, "accept_local", -1);
-		if (mode == ACC_BLOCK)
-			check(d * 100 >= 99LL * t->accepted,
-			      "fastsocket: accept_local +%lld of %ld accepted", d, t->accepted);
+		*counted = t->accepted ? 100.0 * d / t->accepted : 0;
 		d += stats_delta(&a, &b, "accept_stolen", -1) +
 		     stats_delta(&a, &b, "accept_parent", -1);
 		check(d == t->accepted,
@@ -515,32 +518,31 @@ static double locality_run(const struct llt_opts *o, enum acc_mode mode,
 int cmd_locality(const struct llt_opts *o)
 {
 	enum acc_mode mode = ACC_BLOCK;
-	double stock, fsk;
-	int failures;
+	double stock, fsk, counted = 0;
 
 	need_cpus(2);
 	if (o->mode && !strcmp(o->mode, acc_mode_names[ACC_EPOLL_EXCL_ONE]))
 		mode = ACC_EPOLL_EXCL_ONE;
 	else if (o->mode && strcmp(o->mode, acc_mode_names[ACC_BLOCK]))
 		die("locality: -m block|epoll-excl-one");
-	stock = locality_run(o, mode, 0, o->port);
-	failures = llt_failures;
-	fsk = locality_run(o, mode, 1, o->port + 1);
-	if (fsk < (mode == ACC_BLOCK ? 99.0 : 90.0)) {
+	stock = locality_run(o, mode, 0, o->port, &counted);
+	fsk = locality_run(o, mode, 1, o->port + 1, &counted);
+	if (fsk < (mode == ACC_BLOCK ? 99.0 : 94.0)) {
 		/*
 		 * An acceptor away from accept() for over 20 ms (FSK_LOCAL_ACCEPT_ACTIVE)
 		 * leaves its queue to the other CPUs, and a busy epoll waiter has
 		 * its wakeup passed on: under TCG on a busy host, a preempted vCPU
-		 * is either. One more measurement, reported as such.
+		 * is either. The figure is measured once more, reported as
+		 * such; the first run's other failures stand.
 		 */
 		note("locality: fastsocket %.1f%% on the first try; measuring once more", fsk);
-		llt_failures = failures;
-		fsk = locality_run(o, mode, 1, o->port + 2);
+		fsk = locality_run(o, mode, 1, o->port + 2, &counted);
 	}
 	set_fastsocket(0, 1);
 	note("locality (%s): fastsocket %.1f%% stock %.1f%%", acc_mode_names[mode], fsk, stock);
 	if (mode == ACC_BLOCK) {
 		check(fsk >= 99.0, "locality %.1f%% with fastsocket, expected >= 99%%", fsk);
+		check(counted >= 99.0, "fastsocket: accept_local %.1f%% of accepted", counted);
 		return 0;
 	}
 	/*
@@ -549,7 +551,7 @@ int cmd_locality(const struct llt_opts *o)
 	 * connection (nothing waits for a busy worker), as under TCG a vCPU
 	 * preempted by the host can be.
 	 */
-	check(fsk >= 90.0, "epoll locality %.1f%% with fastsocket (stock %.1f%%), expected >= 90%%",
+	check(fsk >= 94.0, "epoll locality %.1f%% with fastsocket (stock %.1f%%), expected >= 94%%",
 	      fsk, stock);
 	return 0;
 }
