@@ -10,8 +10,8 @@
  * Latency is from just before connect() to the last byte of the reply. Only
  * what ends between the end of --warmup and the end of --duration counts;
  * after that the threads stop starting connections and let those in flight
- * finish (uncounted) for up to min(--timeout, 1 s), so that the server does not
- * see spurious resets at the end of a run.
+ * finish (uncounted) or reach their --timeout, so that the server does not see
+ * spurious resets at the end of a run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -457,7 +457,7 @@ int client_main(int argc, char **argv)
 	struct cthread *threads;
 	struct cpu_list cpus;
 	double user0, sys0, user1, sys1;
-	uint64_t start, drain;
+	uint64_t start;
 	int i, err;
 
 	parse_args(argc, argv);
@@ -512,8 +512,14 @@ int client_main(int argc, char **argv)
 	timeout_ns = (uint64_t)opts.timeout_ms * NSEC_PER_MSEC;
 	measure_start_ns = start + (uint64_t)(opts.warmup * NSEC_PER_SEC);
 	run_end_ns = measure_start_ns + (uint64_t)(opts.duration * NSEC_PER_SEC);
-	drain = timeout_ns < NSEC_PER_SEC ? timeout_ns : NSEC_PER_SEC;
-	drain_end_ns = run_end_ns + drain;
+	/*
+	 * Every connection in flight at the end may finish, up to its own
+	 * timeout: one slowed down near the end (a SYN retransmitted after the
+	 * 1 s initial RTO, a vCPU descheduled by a busy host) would otherwise
+	 * be closed under the server's feet, which counts the reset or EOF as
+	 * an error of the run.
+	 */
+	drain_end_ns = run_end_ns + timeout_ns;
 	pthread_barrier_wait(&start_barrier);
 
 	/* The process's CPU time over the measured window only. */

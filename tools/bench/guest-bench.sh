@@ -14,9 +14,13 @@
 #
 # CPUs 0..N/2-1 are the client's (load generators and the proxy's backend,
 # i.e. the outside world), N/2..N-1 the server's. The proxy's backend is an
-# fsk-bench server with one plain listener: with a SO_REUSEPORT one, far more
-# of its SYNs drew a RST ("backend_refused"); a few still do now and then, on
-# both kernels, with the module loaded or not (counted as errors).
+# fsk-bench server with one plain listener. The load starts once every server
+# of the run has created its --ready-file (after its listen()); each run
+# removes the ready files of the run before, which would otherwise let the
+# client start while the backend is still starting up: its SYNs answered by
+# the backend netns's RST for a port nobody listens on (tcp_send_reset
+# reason NO_SOCKET), "backend_refused" errors, on either kernel, with the
+# module loaded or not.
 # Groups (WORKLOAD/PATH):
 #   conn/lo conn/nic proxy/lo proxy/nic nginx/nic haproxy/nic
 # lo: client and server over loopback in one netns (the kernel processes each
@@ -32,9 +36,11 @@
 #   fastsocket+rfd  the same, plus fastsocketctl's RFD XDP program on the
 #               server's backend-facing veth (proxy workloads, nic path)
 # --smoke: one 2 s run (0.5 s warmup, 1.5 s measured) of each configuration
-# on proxy/nic, and of fastsocket on conn/lo, nginx/nic and haproxy/nic; a
-# run with errors is tried once more (its first row has status "retried");
-# exits non-zero unless every run completed with zero errors.
+# on proxy/nic, and of fastsocket on conn/lo, nginx/nic and haproxy/nic.
+# Exits non-zero unless every run completed with zero errors: a run with
+# errors, a fastsocket configuration whose mechanism did not engage (NOT
+# ENGAGED) and one that could not run (ABSENT: fastsocketctl missing or
+# failing) each count as failed.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -97,8 +103,6 @@ port=8080
 be_port=8081
 failed=0
 nruns=0
-may_retry=0
-retry_wanted=0
 
 log() { echo "# $*"; }
 trace_t0=$EPOCHREALTIME
@@ -638,7 +642,8 @@ write_haproxy_conf() {	# write_haproxy_conf FILE ADDR PORT BACKEND:PORT
 }
 
 # check_engaged CONFIG PATH: fastsocket configurations must show the
-# mechanism at work; the others must not.
+# mechanism at work (NOT ENGAGED fails the run); the others must not (a
+# warning).
 check_engaged() {
 	local syn managed rfdc
 
@@ -648,15 +653,15 @@ check_engaged() {
 	case $1 in
 	fastsocket*)
 		if [ -z "$counters" ]; then
-			problem warn "NOT ENGAGED: no /proc/net/fastsocket"
+			problem error "NOT ENGAGED: no /proc/net/fastsocket"
 		elif [ "${managed:-0}" = 0 ] || [ "${syn:-0}" = 0 ]; then
-			problem warn "NOT ENGAGED: listen_managed ${managed:-0}" \
+			problem error "NOT ENGAGED: listen_managed ${managed:-0}" \
 				"listen_syn_local ${syn:-0}"
 		fi
 		if [ "$1" = fastsocket+rfd ]; then
-			[ "${rfdc:-0}" != 0 ] || problem warn "RFD NOT ENGAGED: rfd_connect_local 0"
+			[ "${rfdc:-0}" != 0 ] || problem error "RFD NOT ENGAGED: rfd_connect_local 0"
 			[ "$((${steer_red:-0} + ${steer_loc:-0}))" != 0 ] ||
-				{ problem warn "RFD NOT ENGAGED: XDP program steered nothing"; }
+				problem error "RFD NOT ENGAGED: XDP program steered nothing"
 		fi
 		;;
 	stock|reuseport)
@@ -674,7 +679,7 @@ run_one() {
 	nruns=$((nruns + 1))
 	if [ "$cfg" = fastsocket+rfd ] && [ -n "$fskctl_absent" ]; then
 		status=absent; note="ABSENT: $fskctl_absent"
-		emit "$round" "$wl" "$path" "$cfg"
+		emit "$round" "$wl" "$path" "$cfg"; failed=$((failed + 1))
 		log "[$round/$rounds] $wl $path $cfg: ABSENT ($fskctl_absent)"
 		return
 	fi
@@ -682,6 +687,10 @@ run_one() {
 		status=error; note="module could not be switched"
 		emit "$round" "$wl" "$path" "$cfg"; failed=$((failed + 1)); return; }
 	[ "$cfg" = reuseport ] && mode=reuseport
+	# The ready files of the run before: with them, wait_file returns at
+	# once and the load starts while this run's servers are still starting
+	# (the backend, last to listen, answers the proxy's SYNs with RSTs).
+	rm -f "$work"/*.ready
 	trace_at "module ready"
 
 	be=0
@@ -706,7 +715,7 @@ run_one() {
 			status=absent
 			note="ABSENT: fastsocketctl attach failed: $(tail -n1 "$work/fskctl.out")"
 			netns_cleanup
-			emit "$round" "$wl" "$path" "$cfg"
+			emit "$round" "$wl" "$path" "$cfg"; failed=$((failed + 1))
 			log "[$round/$rounds] $wl $path $cfg: $note"
 			return
 		fi
@@ -804,16 +813,7 @@ run_one() {
 	netns_cleanup
 	settle
 	trace_at "cleaned up"
-	retry_wanted=0
-	if [ "$status" = error ] || [ "${errors:-0}" != 0 ]; then
-		if [ "$may_retry" = 1 ]; then
-			# smoke: superseded by a second attempt
-			status=retried
-			retry_wanted=1
-		else
-			failed=$((failed + 1))
-		fi
-	fi
+	[ "$status" = error ] || [ "${errors:-0}" != 0 ] && failed=$((failed + 1))
 	emit "$round" "$wl" "$path" "$cfg"
 	progress "$round" "$wl" "$path" "$cfg"
 }
@@ -890,12 +890,7 @@ if [ "$smoke" = 1 ]; then
 		g=${run%/*}
 		[[ " $groups " == *" $g "* ]] || continue
 		[ -z "$only_configs" ] || [[ " $only_configs " == *" ${run##*/} "* ]] || continue
-		# A failed run gets one more try (its row says "retried"): make
-		# check must not fail on a rare hiccup, and a real failure repeats.
-		may_retry=1
 		run_one 1 "${g%/*}" "${g#*/}" "${run##*/}"
-		may_retry=0
-		[ "$retry_wanted" = 1 ] && run_one 1 "${g%/*}" "${g#*/}" "${run##*/}"
 	done
 else
 	# Each round runs every configuration of every group; the order inside

@@ -74,7 +74,6 @@ FNR == 1 {
 	}
 	rounds[boot] = ($col["round"] > rounds[boot]) ? $col["round"] : rounds[boot]
 	st = $col["status"]
-	if (st == "retried") next
 	if (st == "absent") { absent[key] = $col["note"]; next }
 	rate = $col["rate"]
 	if (rate == "") { failed[key]++; notes[key] = notes[key] " | " $col["note"]; next }

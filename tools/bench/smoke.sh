@@ -80,8 +80,9 @@ client_run() {
 check_run() {	# check_run DESC SERVER_LINE
 	local desc=$1 srv=$2 limit_ms
 
-	# warmup + duration + at most 1 s of drain, + process start-up slack
-	limit_ms=$(awk -v s="$seconds" 'BEGIN { print int((s + 0.2 + 1.5) * 1000) }')
+	# warmup + duration + at most the client's --timeout (5 s) of drain,
+	# + process start-up slack
+	limit_ms=$(awk -v s="$seconds" 'BEGIN { print int((s + 0.2 + 5.5) * 1000) }')
 	if [ "$client_rc" -ne 0 ] || [ -z "$client_out" ]; then
 		not_ok "$desc: client ran" "rc $client_rc: $(cat "$work/client.err")"
 	elif [ "$client_ms" -gt "$limit_ms" ]; then
