@@ -13,7 +13,7 @@ MODULE_SRCS := $(wildcard src/*.c src/*.h) src/Kbuild
 KMOD_SRCS := $(wildcard selftests/kmod/*.c) selftests/kmod/Kbuild
 HEADERS := $(wildcard include/fastsocket/*.h)
 
-.PHONY: all module kmod bpf tools selftests check lint unit deps vm-demo bench \
+.PHONY: all module kmod bpf tools selftests check check-debug lint unit deps vm-demo bench \
 	dkms-install dkms-uninstall clean help
 
 all: module kmod bpf tools selftests
@@ -21,6 +21,7 @@ all: module kmod bpf tools selftests
 help:
 	@echo "make [KVER=<release>]   build fastsocket.ko for $(if $(KVERS),$(KVERS),no installed kernel)"
 	@echo "make check              install packages, build, lint, unit tests, selftests in a VM per kernel"
+	@echo "make check-debug        the same on the debug kernel (KASAN, lockdep, kmemleak) only"
 	@echo "make lint               hooking rules (IBT safety) and kernel coding style"
 	@echo "make vm-demo            boot a kernel, load the module, flip the sysctl in two netns"
 	@echo "make bench              connections per second, stock vs fastsocket, per kernel"
@@ -71,6 +72,11 @@ unit: selftests
 
 check:
 	tools/check.sh
+
+# Every suite on the debug kernel (KASAN, lockdep, kmemleak) only: before
+# resolving anything that touches src/.
+check-debug:
+	FSK_CHECK_DEBUG_KERNEL=only tools/check.sh
 
 vm-demo: module
 	tools/vm-demo.sh $(firstword $(KVERS))

@@ -8,9 +8,10 @@
 # Prints TAP per stage and, last, one summary line.
 # The debug kernel (KASAN, lockdep, kmemleak: tools/debug-kernel.sh) is built
 # once into a cache outside the clone, then installed and tested like the
-# others, except for the benchmark.
-# FSK_CHECK_KERNELS="kver..." limits the kernels; FSK_CHECK_SKIP_DEPS=1 skips apt;
-# FSK_CHECK_DEBUG_KERNEL=0 neither builds nor tests the debug kernel.
+# others, except for the benchmark: FSK_CHECK_DEBUG_KERNEL=only (make
+# check-debug) tests it alone, =1 with the others; the default, 0, leaves it
+# out (its suites take about six times as long as a production kernel's).
+# FSK_CHECK_KERNELS="kver..." limits the kernels; FSK_CHECK_SKIP_DEPS=1 skips apt.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,7 @@ cd "$top"
 start=$(date +%s)
 logdir=$top/build/check
 mkdir -p "$logdir"
+rm -f "$logdir/reruns"
 
 passed=0
 failed=0
@@ -101,9 +103,12 @@ stage() {
 }
 
 summary() {
-	local elapsed=$(( $(date +%s) - start ))
+	local elapsed=$(( $(date +%s) - start )) line
 	echo
 	for f in "${failures[@]}"; do echo "# FAILED $f"; done
+	if [ -s "$logdir/reruns" ]; then
+		while IFS= read -r line; do echo "# RERUN $line"; done <"$logdir/reruns"
+	fi
 	echo "# make check took ${elapsed} s; logs in build/check/"
 	if [ "$skipped" -gt 0 ]; then
 		echo "$passed passed, $failed failed, $skipped skipped"
@@ -118,7 +123,9 @@ if [ "${FSK_CHECK_SKIP_DEPS:-0}" != 1 ]; then
 	stage deps tools/install-deps.sh || summary
 fi
 
-if [ "${FSK_CHECK_DEBUG_KERNEL:-1}" = 1 ]; then
+debug=${FSK_CHECK_DEBUG_KERNEL:-0}
+[[ $debug =~ ^(0|1|only)$ ]] || { echo "FSK_CHECK_DEBUG_KERNEL must be 0, 1 or only" >&2; exit 2; }
+if [ "$debug" != 0 ]; then
 	stage debug-kernel sh -c 'tools/debug-kernel.sh build &&
 		echo "ok - debug kernel $(tools/debug-kernel.sh release) (KASAN, lockdep, kmemleak)"' ||
 		summary
@@ -126,10 +133,14 @@ fi
 
 is_debug_kernel() { [[ $1 == *-fskdebug ]]; }
 kernels=$(echo ${FSK_CHECK_KERNELS:-$(tools/kernels.sh)})
-if [ "${FSK_CHECK_DEBUG_KERNEL:-1}" != 1 ]; then
-	kernels=$(for k in $kernels; do is_debug_kernel "$k" || echo "$k"; done)
-	kernels=$(echo $kernels)
-fi
+kernels=$(for k in $kernels; do
+	case $debug in
+	0) is_debug_kernel "$k" || echo "$k" ;;
+	only) ! is_debug_kernel "$k" || echo "$k" ;;
+	1) echo "$k" ;;
+	esac
+done)
+kernels=$(echo $kernels)
 if [ -z "$kernels" ]; then
 	echo "not ok - no supported kernel headers installed"
 	failed=$((failed + 1))
@@ -148,9 +159,10 @@ stage dkms sh -c "tools/dkms.sh test build/dkms $(echo $kernels) && echo 'ok - d
 
 # qemu 7.2's multi-threaded TCG can leave a vCPU running a stale int3 after
 # the guest kernel patched its own code (tools/vm/README.md); run.sh reports
-# that death as status 126. That, and only that, is retried once, and said
-# so, with single-threaded TCG, which that race cannot hit (slower, and the
-# vCPUs interleave more coarsely); any other failure stands.
+# that death as status 126, judged from the dying CPU's own report. That, and
+# only that, is rerun once with single-threaded TCG, which that race cannot
+# hit (slower, and the vCPUs interleave more coarsely). The first run's
+# failures before the death still count, and the summary lists every rerun.
 guest_suites() {
 	local k=$1 log=$logdir/guest-$1.log rc
 	local -a vm=(--timeout 1200)
@@ -164,6 +176,9 @@ guest_suites() {
 		echo "# guest $k died of the emulator's stale-int3 race; running its suites" \
 			"again with single-threaded TCG"
 		sed -n '/stale-int3 race/,$p' "$log" | sed 's/^/#   /'
+		grep -E '^not ok [0-9]+ ' "$log" | sed -E 's/^not ok [0-9]+ - /not ok - first run, before the emulator died: /'
+		echo "guest $k died of qemu's stale-int3 race ($(grep -m1 -E 'Oops: int3|soft lockup' "$log" | sed 's/^\[[^]]*\] //')); its suites were rerun with single-threaded TCG" \
+			>>"$logdir/reruns"
 		mv "$log" "$log.int3"
 		FSK_VM_TCG_THREAD=single tools/vm/run.sh "${vm[@]}" "$k" -- \
 			selftests/all.sh 2>&1 | tee "$log"

@@ -265,10 +265,32 @@ fi
 # qemu 7.2's multi-threaded TCG can leave a vCPU running a stale int3 after
 # the kernel patched it out (README: Known problem): it dies of "Oops: int3",
 # or, where kprobes "back up over the missing int3", takes the same trap
-# forever until the soft lockup detector panics the guest.
-if grep -q 'Oops: int3' "$console_log" ||
-   { grep -q 'soft lockup' "$console_log" &&
-     grep -q 'RIP: 0010:asm_exc_int3+' "$console_log"; }; then
+# forever until the soft lockup detector panics the guest. Only the dying
+# CPU's own report counts: an int3 Oops whose Code: line shows that the byte
+# before the trapping RIP is no int3 (0xcc) any more, or a soft lockup whose
+# stuck CPU's own RIP is the int3 handler. A genuine int3 (a BUG or a real
+# breakpoint still in memory) is a crash like any other.
+stale_int3() { # CONSOLE_LOG
+	perl -e '
+		my ($mode, $code) = ("", "");
+		while (my $line = <STDIN>) {
+			if ($mode eq "" && $line =~ /Oops: int3/) {
+				$mode = "oops";
+			} elsif ($mode eq "" && $line =~ /soft lockup - CPU#/) {
+				$mode = "lockup";
+			} elsif ($mode eq "oops" && $line =~ /\bCode: (.*)/) {
+				my @b = split " ", $1;
+				for my $i (1 .. $#b) {
+					exit($b[$i - 1] eq "cc" ? 1 : 0) if $b[$i] =~ /^<[0-9a-f]{2}>$/;
+				}
+				exit 1;
+			} elsif ($mode eq "lockup" && $line =~ /RIP: 0010:(\S+)/) {
+				exit($1 =~ /^asm_exc_int3\+/ ? 0 : 1);
+			}
+		}
+		exit 1;' <"$1"
+}
+if stale_int3 "$console_log"; then
 	echo "not ok - guest $kver died of qemu's stale-int3 race (emulator fault, see tools/vm/README.md)"
 	grep -m1 -B2 -A14 -E 'Oops: int3|soft lockup' "$console_log" | sed 's/^/# /'
 	exit 126
