@@ -60,6 +60,11 @@ tests=(
 	conn_stock
 	conn_generic
 	conn_native
+	ports_bind_no_port
+	ports_own_range
+	ports_reserved
+	ports_fallback
+	ports_no_block
 	prog_test_run_frames
 	maps_have_btf
 	status_and_stale_range
@@ -321,6 +326,84 @@ cn_sysctl() { # NAME VALUE
 	echo "$2" >/proc/sys/net/fastsocket/$1 || fail "net.fastsocket.$1=$2"
 }
 
+# The connect side's port choice (ports_* tests) is tested alone, on
+# loopback in a netns of its own that each test makes afresh, so that what
+# it sets goes with it: rfd_conn ports listens on ports_srv there (below
+# every range set) and connects from one CPU, reading that netns's
+# /proc/net/fastsocket before and after.
+pns=fsk-rfd-p
+ports_srv=5001
+
+pn() { ip netns exec $pns "$@"; }
+
+pn_sysctl() { # NAME=VALUE...: in $pns, one exec
+	local out
+
+	out=$(pn sysctl -q -w "$@" 2>&1) || fail "sysctl -w $* in $pns: $out"
+}
+
+# ports_ns [NAME=VALUE...]: a fresh $pns, fastsocket enabled, these set.
+ports_ns() {
+	[ ! -e /run/netns/$pns ] || ip netns delete $pns
+	netns_add $pns
+	pn_sysctl net.fastsocket.enabled=1 "$@"
+}
+
+# ports CPU COUNT [ARGS...]: rfd_conn ports in $pns, pinned to CPU; its
+# summary's "key value" pairs in P (block: LOW-HIGH or none), printed.
+declare -A P
+ports() {
+	local cpu=$1 count=$2 out rc line i
+	local -a kv
+
+	shift 2
+	ports_cmd="ports --cpu $cpu -n $count${*:+ $*}"
+	out=$(pn "$bin/rfd_conn" ports -p $ports_srv --cpu "$cpu" -n "$count" "$@" 2>&1)
+	rc=$?
+	ports_line=${out##*$'\n'}
+	while read -r line; do
+		[[ $line == "# "* ]] && say "${line#\# }"
+	done <<<"$out"
+	read -ra kv <<<"$ports_line"
+	P=()
+	for ((i = 0; i + 1 < ${#kv[@]}; i += 2)); do
+		P[${kv[i]}]=${kv[i + 1]}
+	done
+	[ $rc = 0 ] && [ -n "${P[conns]:-}" ] || fail "rfd_conn $ports_cmd exited $rc: $ports_line"
+	say "$ports_cmd: conns ${P[conns]} block ${P[block]} in_block ${P[in_block]}" \
+	    "first ${P[first]} last ${P[last]}; cpu$cpu: local ${P[local]}" \
+	    "unowned ${P[unowned]} fallback ${P[fallback]}; all CPUs: local ${P[all_local]}" \
+	    "unowned ${P[all_unowned]} fallback ${P[all_fallback]}"
+}
+
+# want KEY OP VALUE...: for each, the number P[KEY] OP (eq, lt, gt) VALUE.
+want() {
+	local v ok
+
+	while [ $# -ge 3 ]; do
+		v=${P[$1]:-}
+		ok=0
+		if [[ $v =~ ^[0-9]+$ ]]; then
+			case $2 in
+			eq) ((v == $3)) && ok=1 ;;
+			lt) ((v < $3)) && ok=1 ;;
+			gt) ((v > $3)) && ok=1 ;;
+			*) fail "want: no operator $2" ;;
+			esac
+		fi
+		[ $ok = 1 ] ||
+			fail "rfd_conn $ports_cmd: $1 is ${v:-missing}, expected $2 $3: $ports_line"
+		shift 3
+	done
+}
+
+# want_counters LOCAL UNOWNED FALLBACK: the rfd_connect_* growth, all of it
+# on the calling CPU.
+want_counters() {
+	want local eq "$1" unowned eq "$2" fallback eq "$3" \
+	     all_local eq "$1" all_unowned eq "$2" all_fallback eq "$3"
+}
+
 # ---------------------------------------------------------------- cleanup
 
 cleanup_test() {
@@ -339,6 +422,8 @@ cleanup_test() {
 		ip -n $cns link set dev $cdev xdpdrv off 2>/dev/null
 	fi
 	[ ! -e /run/netns/$sns ] || sn ethtool -K $sdev tx on >/dev/null 2>&1
+	# ... or the connect-side port tests' own netns.
+	[ ! -e /run/netns/$pns ] || ip netns delete $pns
 	# ... or the client netns's range or sysctls changed (we run there).
 	if [ "${FSK_RFD_IN_CLIENT:-0}" = 1 ] && [ -d /proc/sys/net/fastsocket ]; then
 		echo "32768 60999" >/proc/sys/net/ipv4/ip_local_port_range
@@ -503,6 +588,146 @@ t_conn_native() {
 	conn_test 6 native
 	ctl_detach
 	peer_tx on
+}
+
+# IP_BIND_ADDRESS_NO_PORT leaves the port to connect(): RFD picks it in the
+# caller's block. A plain bind(port 0) picks it at bind() (any port of the
+# range, the kernel's choice) and connect() keeps it: no counter moves.
+t_ports_bind_no_port() {
+	local cpu n=32
+
+	ports_ns
+	for cpu in 0 1; do
+		ports $cpu $n -m noport
+		want conns eq $n in_block eq $n in_range eq $n
+		want_counters $n 0 0
+	done
+	ports 1 $n -m bind0
+	want conns eq $n in_range eq $n in_block lt $n
+	want_counters 0 0 0
+	say "bind(port 0) then connect(): ${P[in_block]}/$n ports in cpu1's block ${P[block]}" \
+	    "(bind()'s choice over ${P[range]}), no rfd counter moved"
+	# Without RFD the same connects leave the block.
+	pn_sysctl net.fastsocket.rfd=0
+	ports 1 $n -m noport
+	want conns eq $n in_range eq $n in_block lt $n
+	want_counters 0 0 0
+}
+
+# A socket's own IP_LOCAL_PORT_RANGE: one that misses the caller's block is
+# used as it is (unowned); one that overlaps it gives the intersection.
+t_ports_own_range() {
+	local cpu b0 b1 lo hi n=20
+
+	ports_ns
+	ports 0 0
+	b0=${P[block]}
+	ports 1 0
+	b1=${P[block]}
+	[ "${b0#*-}" -gt $((${b0%-*} + 200)) ] && [ "${b1%-*}" = $((${b0#*-} + 1)) ] ||
+		fail "cpu0's block $b0 and cpu1's $b1: not big, adjacent blocks"
+	# Inside the kernel's range (it ignores a socket range outside it) and
+	# in cpu0's block: from cpu1 it misses the block.
+	lo=$((${b0%-*} + 100))
+	hi=$((lo + 99))
+	ports 1 $n -r $lo-$hi
+	want conns eq $n in_sk eq $n in_block eq 0
+	want_counters 0 $n 0
+	# Across the boundary of the blocks: each CPU gets its part of it.
+	lo=$((${b0#*-} - 49))
+	hi=$((${b0#*-} + 50))
+	for cpu in 0 1; do
+		ports $cpu $n -r $lo-$hi
+		want conns eq $n in_sk eq $n inter eq $n in_block eq $n
+		want_counters $n 0 0
+	done
+	say "socket range $lo-$hi: cpu0 got $lo-${b0#*-}, cpu1 $((${b0#*-} + 1))-$hi"
+	# Without RFD: the whole socket range, from either CPU; counters still.
+	pn_sysctl net.fastsocket.rfd=0
+	ports 0 $n -r $lo-$hi
+	want conns eq $n in_sk eq $n inter lt $n
+	want_counters 0 0 0
+	ports 1 $n -r $((${b0%-*} + 100))-$((${b0%-*} + 199))
+	want conns eq $n in_sk eq $n
+	want_counters 0 0 0
+}
+
+# ip_local_reserved_ports over part of the caller's block: never chosen,
+# and the ports stay in the block.
+t_ports_reserved() {
+	local bl bh span res n=200
+
+	ports_ns "net.ipv4.ip_local_port_range=40000 40063"
+	ports 1 0
+	[ "${P[block]}" != none ] || fail "cpu1 owns no block of ${P[range]}"
+	bl=${P[block]%-*}
+	bh=${P[block]#*-}
+	span=$((bh - bl + 1))
+	[ $span -ge 8 ] || fail "cpu1's block ${P[block]} is too small"
+	res=$bl-$((bl + span / 2 - 1)),$((bl + span * 3 / 4))-$((bl + span * 3 / 4 + 1))
+	# Unreserved, those ports are chosen (-x counts them) ...
+	ports 1 $n -x "$res"
+	want conns eq $n in_block eq $n listed gt 0
+	want_counters $n 0 0
+	# ... reserved, never, and no other port of the block is refused.
+	pn_sysctl "net.ipv4.ip_local_reserved_ports=$res"
+	ports 1 $n -x "$res"
+	want conns eq $n in_block eq $n listed eq 0
+	want_counters $n 0 0
+	say "reserved $res of cpu1's block ${P[block]}: $n connects used ${P[distinct]}" \
+	    "other ports of it, none reserved"
+	pn_sysctl net.fastsocket.rfd=0
+	ports 1 $n -x "$res"
+	want conns eq $n listed eq 0 in_block lt $n
+	want_counters 0 0 0
+}
+
+# A full block: every port of it open to one destination, then one more
+# connect to it falls back to the whole range, counted once.
+t_ports_fallback() {
+	local bl bh span nslots
+
+	ports_ns
+	ports 1 0
+	nslots=${P[nslots]}
+	# Six ports a block: even, so that 6.1's parity scan reaches them all.
+	pn_sysctl "net.ipv4.ip_local_port_range=40000 $((40000 + 6 * nslots - 1))"
+	ports 1 0
+	bl=${P[block]%-*}
+	bh=${P[block]#*-}
+	span=$((bh - bl + 1))
+	[ $span = 6 ] || fail "cpu1's block ${P[block]} of ${P[range]} is not 6 ports"
+	ports 1 $((span + 1)) -m fill
+	want conns eq $((span + 1)) errors eq 0 fill eq $span in_block eq $span \
+	     in_range eq $((span + 1)) distinct eq $((span + 1))
+	[ "${P[last]}" -lt "$bl" ] || [ "${P[last]}" -gt "$bh" ] ||
+		fail "the last connect's port ${P[last]} is in the block: $ports_line"
+	want_counters $((span + 1)) 0 1
+	say "cpu1's block ${P[block]} full after $span connections; connection" \
+	    "$((span + 1)) got port ${P[last]} of ${P[range]}"
+	# Without RFD the block does not fill first, and nothing falls back.
+	pn_sysctl net.fastsocket.rfd=0
+	ports 1 $((span + 1)) -m fill
+	want errors eq 0 fill lt $span
+	want_counters 0 0 0
+}
+
+# A range with fewer ports than possible CPUs: cpu1 (slot 1 or more) owns
+# no port; its connects are left to the kernel and counted unowned.
+t_ports_no_block() {
+	ports_ns "net.ipv4.ip_local_port_range=40000 40000"
+	ports 1 5
+	[ "${P[block]}" = none ] || fail "cpu1 owns ${P[block]} of ${P[range]}"
+	want conns eq 5 in_range eq 5
+	want_counters 0 5 0
+	ports 0 5
+	[ "${P[block]}" = 40000-40000 ] || fail "cpu0 owns ${P[block]} of ${P[range]}"
+	want conns eq 5 in_block eq 5
+	want_counters 5 0 0
+	pn_sysctl net.fastsocket.rfd=0
+	ports 1 5
+	want conns eq 5 in_range eq 5
+	want_counters 0 0 0
 }
 
 t_prog_test_run_frames() {

@@ -20,6 +20,21 @@
  *       survive to the end, for SECONDS or until SIGTERM. Prints
  *       "conns N rounds R failures F" and exits 1 on any failure (connect,
  *       reset, timeout, wrong data).
+ *   rfd_conn ports -p PORT --cpu N -n COUNT [-m MODE] [-r LO-HI] [-x LIST]
+ *                  [--same]
+ *       The connect side's port choice, alone on loopback: listen on
+ *       0.0.0.0:PORT (outside the range), then from CPU N open COUNT
+ *       connections, each kept open to the end, to 127.0.0.1 (--same, or
+ *       -m fill) or else to COUNT different 127.0.x.y, so that the kernel's
+ *       own choice starts at a different place each time. MODE: connect
+ *       (plain), noport (bind 127.0.0.1:0 with IP_BIND_ADDRESS_NO_PORT
+ *       first), bind0 (bind 127.0.0.1:0 first: the port is chosen there),
+ *       fill (until a port lands outside the CPU's block). -r sets the
+ *       socket's IP_LOCAL_PORT_RANGE; -x LIST ("a-b,c") counts chosen ports
+ *       in LIST. Prints "key value" pairs: the CPU's block and the range,
+ *       how many ports fell where, and the module's rfd_connect_* counters'
+ *       growth on CPU N and over all CPUs (/proc/net/fastsocket); COUNT 0
+ *       only shows the block.
  *
  * The netns's ip_local_port_range and /sys/devices/system/cpu/possible give
  * the blocks, as in the module.
@@ -47,6 +62,15 @@
 #define MAX_CPUS	1024
 #define MSG		32
 #define IO_TIMEOUT_S	20
+#define NPORTS		65536
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT	24
+#endif
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE	51
+#endif
 
 union addr {
 	struct sockaddr sa;
@@ -245,29 +269,47 @@ struct rfd_view {
 
 static struct rfd_view view;
 
+static bool bit_test(const __u64 *bits, unsigned int n)
+{
+	return bits[n / 64] & (1ULL << (n % 64));
+}
+
+/* A "0-3,8,10-11" list into @bits (@nbits of them); returns the members. */
+static unsigned int parse_list(const char *text, __u64 *bits, unsigned int nbits)
+{
+	unsigned long a, b, c;
+	unsigned int n = 0;
+	const char *p;
+	char *end;
+
+	for (p = text; *p && *p != '\n'; p = end) {
+		if (*p == ',') {
+			end = (char *)p + 1;
+			continue;
+		}
+		a = b = strtoul(p, &end, 10);
+		if (end == p)
+			die("not a list: %s", text);
+		if (*end == '-')
+			b = strtoul(end + 1, &end, 10);
+		for (c = a; c <= b && c < nbits; c++) {
+			n += !bit_test(bits, c);
+			bits[c / 64] |= 1ULL << (c % 64);
+		}
+	}
+	return n;
+}
+
 static void read_view(void)
 {
-	char buf[4096], *p, *end;
-	unsigned long a, b, c;
+	char buf[4096];
 	FILE *f;
 
 	f = fopen("/sys/devices/system/cpu/possible", "r");
 	if (!f || !fgets(buf, sizeof(buf), f))
 		die("reading the possible CPUs");
 	fclose(f);
-	for (p = buf; *p && *p != '\n'; p = end) {
-		if (*p == ',') {
-			end = p + 1;
-			continue;
-		}
-		a = b = strtoul(p, &end, 10);
-		if (*end == '-')
-			b = strtoul(end + 1, &end, 10);
-		for (c = a; c <= b && c < MAX_CPUS; c++) {
-			view.possible[c / 64] |= 1ULL << (c % 64);
-			view.nslots++;
-		}
-	}
+	view.nslots = parse_list(buf, view.possible, MAX_CPUS);
 	f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 	if (!f || fscanf(f, "%u %u", &view.low, &view.high) != 2)
 		die("reading ip_local_port_range");
@@ -549,6 +591,219 @@ static int cmd_traffic(const char *addr, unsigned int port, unsigned int seconds
 	return errors || !conns ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------- ports */
+
+enum { RFD_LOCAL, RFD_UNOWNED, RFD_FALLBACK, RFD_NR };
+
+static const char *const rfd_counter[RFD_NR] = {
+	"rfd_connect_local", "rfd_connect_unowned", "rfd_connect_fallback",
+};
+
+/*
+ * Our netns's /proc/net/fastsocket, one row per CPU, columns named in the
+ * header: the rfd_connect_* counters of @cpu's row in @mine, of all rows in
+ * @all.
+ */
+static void read_counters(int cpu, unsigned long long *mine, unsigned long long *all)
+{
+	char line[8192], *tok, *save;
+	int col[RFD_NR], c, i, row;
+	FILE *f;
+
+	f = fopen("/proc/net/fastsocket", "r");
+	if (!f || !fgets(line, sizeof(line), f))
+		die("reading /proc/net/fastsocket: %s", strerror(errno));
+	for (i = 0; i < RFD_NR; i++) {
+		col[i] = -1;
+		mine[i] = all[i] = 0;
+	}
+	for (c = 0, tok = strtok_r(line, " \n", &save); tok;
+	     c++, tok = strtok_r(NULL, " \n", &save))
+		for (i = 0; i < RFD_NR; i++)
+			if (!strcmp(tok, rfd_counter[i]))
+				col[i] = c;
+	for (i = 0; i < RFD_NR; i++)
+		if (col[i] < 0)
+			die("/proc/net/fastsocket has no column %s", rfd_counter[i]);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "cpu%d", &row) != 1)
+			die("/proc/net/fastsocket: bad row %s", line);
+		for (c = 0, tok = strtok_r(line, " \n", &save); tok;
+		     c++, tok = strtok_r(NULL, " \n", &save)) {
+			for (i = 0; i < RFD_NR; i++) {
+				if (col[i] != c)
+					continue;
+				all[i] += strtoull(tok, NULL, 10);
+				if (row == cpu)
+					mine[i] += strtoull(tok, NULL, 10);
+			}
+		}
+	}
+	fclose(f);
+}
+
+enum ports_mode { PORTS_CONNECT, PORTS_NOPORT, PORTS_BIND0, PORTS_FILL };
+
+static const char *const ports_modes[] = {
+	[PORTS_CONNECT] = "connect", [PORTS_NOPORT] = "noport",
+	[PORTS_BIND0] = "bind0", [PORTS_FILL] = "fill",
+};
+
+struct ports_opts {
+	unsigned int port, count, sk_lo, sk_hi;
+	int cpu;
+	enum ports_mode mode;
+	bool sk_range, same;
+	const char *list;
+};
+
+static bool in(unsigned int port, unsigned int lo, unsigned int hi)
+{
+	return port >= lo && port <= hi;
+}
+
+/* A socket ready for connect() as @o asks; dies on what must not fail. */
+static int ports_socket(const struct ports_opts *o)
+{
+	struct sockaddr_in src = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd, one = 1;
+	__u32 range;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	set_timeouts(fd);
+	/* No TIME_WAIT at close: each run finds the ports as it left them. */
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 },
+		       sizeof(struct linger)))
+		die("SO_LINGER: %s", strerror(errno));
+	if (o->sk_range) {
+		range = o->sk_lo | o->sk_hi << 16;
+		if (setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, sizeof(range)))
+			die("IP_LOCAL_PORT_RANGE %u-%u: %s", o->sk_lo, o->sk_hi, strerror(errno));
+	}
+	if (o->mode == PORTS_NOPORT &&
+	    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)))
+		die("IP_BIND_ADDRESS_NO_PORT: %s", strerror(errno));
+	if ((o->mode == PORTS_NOPORT || o->mode == PORTS_BIND0) &&
+	    bind(fd, (struct sockaddr *)&src, sizeof(src)))
+		die("bind 127.0.0.1:0: %s", strerror(errno));
+	return fd;
+}
+
+static int cmd_ports(const struct ports_opts *o)
+{
+	static __u64 listed[NPORTS / 64], seen[NPORTS / 64];
+	unsigned int conns = 0, errors = 0, in_block = 0, in_range = 0, in_sk = 0;
+	unsigned int inter = 0, listed_hits = 0, distinct = 0, fill = 0, first = 0;
+	unsigned int i, p, bound, last = 0, ilo = 1, ihi = 0;
+	unsigned long long mine0[RFD_NR], mine1[RFD_NR], all0[RFD_NR], all1[RFD_NR];
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	__u32 slot, bl = 0, bh = 0;
+	int lfd, *fds, one = 1;
+	char block[32];
+	bool owned;
+
+	read_view();
+	pin(o->cpu);
+	slot = fsk_rfd_slot_of_cpu(view.possible, MAX_CPUS / 64, o->cpu);
+	owned = fsk_rfd_block(view.low, view.high, view.nslots, slot, &bl, &bh);
+	if (!owned)
+		bl = bh = 0;
+	if (owned && o->sk_range) {
+		ilo = bl > o->sk_lo ? bl : o->sk_lo;
+		ihi = bh < o->sk_hi ? bh : o->sk_hi;
+	}
+	if (o->list)
+		parse_list(o->list, listed, NPORTS);
+	fds = calloc(o->count ? o->count : 1, sizeof(*fds));
+	if (!fds)
+		die("out of memory");
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		die("socket: %s", strerror(errno));
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* 0.0.0.0:PORT: every 127.0.x.y we connect to. */
+	dst.sin_port = htons(o->port);
+	if (bind(lfd, (struct sockaddr *)&dst, sizeof(dst)) || listen(lfd, 4096))
+		die("bind/listen 0.0.0.0:%u: %s", o->port, strerror(errno));
+
+	read_counters(o->cpu, mine0, all0);
+	for (i = 0; i < o->count; i++) {
+		int fd = ports_socket(o);
+
+		bound = o->mode == PORTS_BIND0 ? local_port(fd) : 0;
+		if (o->same || o->mode == PORTS_FILL)
+			dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else
+			dst.sin_addr.s_addr = htonl(0x7f000000 | (1 + i / 250) << 8 |
+						    (1 + i % 250));
+		if (connect(fd, (struct sockaddr *)&dst, sizeof(dst))) {
+			say("# connect %u from cpu%d: %s\n", i + 1, o->cpu, strerror(errno));
+			errors++;
+			close(fd);
+			continue;
+		}
+		if (sched_getcpu() != o->cpu)
+			die("pinned to cpu%d, runs on cpu%d", o->cpu, sched_getcpu());
+		p = local_port(fd);
+		if (bound && p != bound)
+			die("bind() chose port %u, connect() has %u", bound, p);
+		fds[conns++] = fd;
+		if (!first)
+			first = p;
+		last = p;
+		in_block += owned && in(p, bl, bh);
+		in_range += in(p, view.low, view.high);
+		in_sk += o->sk_range && in(p, o->sk_lo, o->sk_hi);
+		inter += in(p, ilo, ihi);
+		listed_hits += bit_test(listed, p);
+		if (!bit_test(seen, p)) {
+			seen[p / 64] |= 1ULL << (p % 64);
+			distinct++;
+		}
+		if (o->mode == PORTS_FILL) {
+			if (!owned || !in(p, bl, bh))
+				break;
+			fill++;
+		}
+	}
+	read_counters(o->cpu, mine1, all1);
+
+	if (distinct && distinct <= 64) {
+		say("# ports from cpu%d (%s):", o->cpu, ports_modes[o->mode]);
+		for (p = 0; p < NPORTS; p++)
+			if (bit_test(seen, p))
+				say(" %u", p);
+		say("\n");
+	}
+	if (owned)
+		snprintf(block, sizeof(block), "%u-%u", bl, bh);
+	else
+		snprintf(block, sizeof(block), "none");
+	printf("cpu %d slot %d nslots %u block %s range %u-%u conns %u errors %u", o->cpu,
+	       slot == FSK_RFD_NO_SLOT ? -1 : (int)slot, view.nslots, block, view.low,
+	       view.high, conns, errors);
+	printf(" in_block %u in_range %u in_sk %u inter %u listed %u distinct %u fill %u",
+	       in_block, in_range, in_sk, inter, listed_hits, distinct, fill);
+	printf(" first %u last %u", first, last);
+	/* rfd_connect_* growth: "local L unowned U fallback F" on our CPU, all_* on all. */
+	for (i = 0; i < RFD_NR; i++)
+		printf(" %s %llu", rfd_counter[i] + strlen("rfd_connect_"), mine1[i] - mine0[i]);
+	for (i = 0; i < RFD_NR; i++)
+		printf(" all_%s %llu", rfd_counter[i] + strlen("rfd_connect_"), all1[i] - all0[i]);
+	printf("\n");
+	for (i = 0; i < conns; i++)
+		close(fds[i]);
+	close(lfd);
+	free(fds);
+	return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -559,10 +814,15 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "persistent", required_argument, NULL, 'k' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "sk-range", required_argument, NULL, 'r' },
+		{ "list", required_argument, NULL, 'x' },
+		{ "same", no_argument, NULL, 'S' },
 		{ }
 	};
-	const char *cmd, *addr = NULL;
+	const char *cmd, *addr = NULL, *mode = "connect";
 	unsigned int port = 0, count = 1000, seconds = 5, persistent = 4;
+	struct ports_opts po = { };
 	int c, cpu = -1;
 	bool echo = false;
 
@@ -570,7 +830,7 @@ int main(int argc, char **argv)
 		goto usage;
 	cmd = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "a:p:c:en:s:k:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:c:en:s:k:m:r:x:S", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			addr = optarg;
@@ -593,9 +853,34 @@ int main(int argc, char **argv)
 		case 'k':
 			persistent = atoi(optarg);
 			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'r':
+			if (sscanf(optarg, "%u-%u", &po.sk_lo, &po.sk_hi) != 2)
+				goto usage;
+			po.sk_range = true;
+			break;
+		case 'x':
+			po.list = optarg;
+			break;
+		case 'S':
+			po.same = true;
+			break;
 		default:
 			goto usage;
 		}
+	}
+	if (!strcmp(cmd, "ports") && port && cpu >= 0) {
+		for (po.mode = 0; po.mode < ARRAY_SIZE(ports_modes); po.mode++)
+			if (!strcmp(mode, ports_modes[po.mode]))
+				break;
+		if (po.mode == ARRAY_SIZE(ports_modes))
+			goto usage;
+		po.port = port;
+		po.cpu = cpu;
+		po.count = count;
+		return cmd_ports(&po);
 	}
 	if (!addr)
 		goto usage;
@@ -607,6 +892,7 @@ int main(int argc, char **argv)
 		return cmd_traffic(addr, port, seconds, persistent);
 usage:
 	fprintf(stderr,
-		"usage: rfd_conn server|client|traffic -a ADDR [-p PORT] ... (see the source)\n");
+		"usage: rfd_conn server|client|traffic -a ADDR [-p PORT] ...\n"
+		"       rfd_conn ports -p PORT --cpu N -n COUNT [-m MODE] ... (see the source)\n");
 	return 2;
 }
