@@ -28,22 +28,87 @@
 static DEFINE_PER_CPU(u32, fsk_rfd_slot);
 static u32 fsk_rfd_nslots __read_mostly;
 
-/* The task retrying a connect over the whole range on this CPU, if any. */
-static DEFINE_PER_CPU(struct task_struct *, fsk_rfd_fallback_task);
+/*
+ * The tasks retrying a connect over the whole range on this CPU. A retry
+ * runs with migration disabled, but may be preempted (the kernel's port
+ * search reschedules), and another task's retry may then start and end on
+ * the same CPU: each has its own slot. Slots change with preemption off.
+ */
+#define FSK_RFD_FALLBACK_TASKS	8
+struct fsk_rfd_fallback {
+	unsigned int count;
+	struct task_struct *task[FSK_RFD_FALLBACK_TASKS];
+};
+static DEFINE_PER_CPU(struct fsk_rfd_fallback, fsk_rfd_fallback);
+
+/* Is current retrying over the whole range? Migration disabled. */
+static bool fsk_rfd_in_fallback(void)
+{
+	struct fsk_rfd_fallback *f = raw_cpu_ptr(&fsk_rfd_fallback);
+	unsigned int i;
+
+	if (likely(!READ_ONCE(f->count)))
+		return false;
+	for (i = 0; i < FSK_RFD_FALLBACK_TASKS; i++)
+		if (READ_ONCE(f->task[i]) == current)
+			return true;
+	return false;
+}
+
+static bool fsk_rfd_fallback_enter(void)
+{
+	struct fsk_rfd_fallback *f;
+	unsigned int i;
+	bool entered = false;
+
+	preempt_disable();
+	f = this_cpu_ptr(&fsk_rfd_fallback);
+	for (i = 0; i < FSK_RFD_FALLBACK_TASKS; i++)
+		if (!f->task[i]) {
+			WRITE_ONCE(f->task[i], current);
+			WRITE_ONCE(f->count, f->count + 1);
+			entered = true;
+			break;
+		}
+	preempt_enable();
+	return entered;
+}
+
+static void fsk_rfd_fallback_leave(void)
+{
+	struct fsk_rfd_fallback *f;
+	unsigned int i;
+
+	preempt_disable();
+	f = this_cpu_ptr(&fsk_rfd_fallback);
+	for (i = 0; i < FSK_RFD_FALLBACK_TASKS; i++)
+		if (f->task[i] == current) {
+			WRITE_ONCE(f->task[i], NULL);
+			WRITE_ONCE(f->count, f->count - 1);
+			break;
+		}
+	preempt_enable();
+}
+
+/* Would this CPU's block narrow [*low, *high]? */
+static bool fsk_rfd_block_of(const struct sock *sk, u32 *lo, u32 *hi)
+{
+	int ns_low, ns_high;
+
+	inet_get_local_port_range(sock_net(sk), &ns_low, &ns_high);
+	return fsk_rfd_narrow(ns_low, ns_high, fsk_rfd_nslots,
+			      this_cpu_read(fsk_rfd_slot), lo, hi);
+}
 
 static bool fsk_rfd_narrow_range(const struct sock *sk, int *low, int *high)
 {
 	struct fsk_net *fn = fsk_net_of_sock(sk);
 	u32 lo = *low, hi = *high;
-	int ns_low, ns_high;
 	bool narrowed;
 
-	/* Migration disabled by the caller of the retry: exact per task. */
-	if (unlikely(this_cpu_read(fsk_rfd_fallback_task) == current))
+	if (unlikely(fsk_rfd_in_fallback()))
 		return false;
-	inet_get_local_port_range(sock_net(sk), &ns_low, &ns_high);
-	narrowed = fsk_rfd_narrow(ns_low, ns_high, fsk_rfd_nslots,
-				  this_cpu_read(fsk_rfd_slot), &lo, &hi);
+	narrowed = fsk_rfd_block_of(sk, &lo, &hi);
 	if (narrowed) {
 		*low = lo;
 		*high = hi;
@@ -112,47 +177,58 @@ static bool notrace fsk_hash_connect_wanted(struct ftrace_regs *fregs)
 	return !inet_sk(sk)->inet_num && fsk_rfd_wanted_for(sk);
 }
 
-static int fsk_hash_connect_retry(struct inet_timewait_death_row *death_row,
-				  struct sock *sk, int err, bool ipv6)
+static int fsk_hash_connect_once(struct inet_timewait_death_row *death_row,
+				 struct sock *sk, bool ipv6)
 {
-	if (err != -EADDRNOTAVAIL || inet_sk(sk)->inet_num)
-		return err;
-
-	fsk_count(fsk_net_of_sock(sk), rfd_connect_fallback);
-	migrate_disable();
-	this_cpu_write(fsk_rfd_fallback_task, current);
 #if IS_ENABLED(CONFIG_IPV6)
 	if (ipv6)
-		err = inet6_hash_connect(death_row, sk);
-	else
+		return inet6_hash_connect(death_row, sk);
 #endif
-		err = inet_hash_connect(death_row, sk);
-	this_cpu_write(fsk_rfd_fallback_task, NULL);
+	return inet_hash_connect(death_row, sk);
+}
+
+/*
+ * The kernel's port search, in the block; when the block had no free port,
+ * once more over the whole range. Only then: a search that was not narrowed
+ * (no block for this CPU, a socket range that misses it or lies inside the
+ * block) already saw every port it may use. Migration is disabled so that "this CPU's block" means one block.
+ */
+static int fsk_hash_connect(struct inet_timewait_death_row *death_row,
+			    struct sock *sk, bool ipv6)
+{
+	int idx = fsk_enter();
+	u32 lo, hi;
+	int err, low, high;
+
+	migrate_disable();
+	err = fsk_hash_connect_once(death_row, sk, ipv6);
+	if (err == -EADDRNOTAVAIL && !inet_sk(sk)->inet_num) {
+		inet_sk_get_local_port_range(sk, &low, &high);
+		lo = low;
+		hi = high;
+		if (fsk_rfd_block_of(sk, &lo, &hi) && (lo != low || hi != high) &&
+		    fsk_rfd_fallback_enter()) {
+			fsk_count(fsk_net_of_sock(sk), rfd_connect_fallback);
+			err = fsk_hash_connect_once(death_row, sk, ipv6);
+			fsk_rfd_fallback_leave();
+		}
+	}
 	migrate_enable();
+	fsk_exit(idx);
 	return err;
 }
 
 static int fsk_inet_hash_connect(struct inet_timewait_death_row *death_row,
 				 struct sock *sk)
 {
-	int idx = fsk_enter();
-	int err = inet_hash_connect(death_row, sk);
-
-	err = fsk_hash_connect_retry(death_row, sk, err, false);
-	fsk_exit(idx);
-	return err;
+	return fsk_hash_connect(death_row, sk, false);
 }
 
 #if IS_ENABLED(CONFIG_IPV6)
 static int fsk_inet6_hash_connect(struct inet_timewait_death_row *death_row,
 				  struct sock *sk)
 {
-	int idx = fsk_enter();
-	int err = inet6_hash_connect(death_row, sk);
-
-	err = fsk_hash_connect_retry(death_row, sk, err, true);
-	fsk_exit(idx);
-	return err;
+	return fsk_hash_connect(death_row, sk, true);
 }
 #endif
 
