@@ -191,7 +191,8 @@ static int fsk_hash_connect_once(struct inet_timewait_death_row *death_row,
  * The kernel's port search, in the block; when the block had no free port,
  * once more over the whole range. Only then: a search that was not narrowed
  * (no block for this CPU, a socket range that misses it or lies inside the
- * block) already saw every port it may use. Migration is disabled so that "this CPU's block" means one block.
+ * block) already saw every port it may use. Migration is disabled so that
+ * "this CPU's block" means one block.
  */
 static int fsk_hash_connect(struct inet_timewait_death_row *death_row,
 			    struct sock *sk, bool ipv6)

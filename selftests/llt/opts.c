@@ -795,7 +795,8 @@ int cmd_cookie_steer(const struct llt_opts *o)
 	if (cookie_stamp0_recent(true)) {
 		long long end = now_ms() + 130000;
 
-		note("jiffies are near their 32-bit wrap: every listener takes cookies now; waiting it out");
+		note("jiffies are near their 32-bit wrap: every listener takes cookies now; "
+		     "waiting it out");
 		while (cookie_stamp0_recent(false) && now_ms() < end)
 			sleep_ms(1000);
 		if (cookie_stamp0_recent(true))
