@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Local Listen Table: the SYN path. Clones are never in the kernel's listener
+ * hash. The kernel's own lookup still picks the listener (sk_lookup programs,
+ * device binding and scoring unchanged); we then hand the SYN to the current
+ * CPU's clone, so the handshake and the queueing of the connection stay on
+ * that CPU.
+ */
+#include <net/inet_hashtables.h>
+#include <net/inet6_hashtables.h>
+#include <net/tcp.h>
+
+#include "fastsocket.h"
+#include "hook.h"
+#include "llt.h"
+
+/*
+ * A SYN-cookie ACK must reach the listener that sent the cookie: the one
+ * whose queue overflowed. The local clone's, if it did; else any other's.
+ */
+static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *local)
+{
+	int cpu;
+
+	if (!tcp_synq_no_recent_overflow(local))
+		return local;
+	if (!tcp_synq_no_recent_overflow(l->parent))
+		return l->parent;
+	for_each_possible_cpu(cpu) {
+		struct sock *clone = READ_ONCE(l->clones[cpu]);
+
+		if (clone && !tcp_synq_no_recent_overflow(clone))
+			return clone;
+	}
+	return local;
+}
+
+/*
+ * The kernel checks a SYN against the listener its lookup returns: MD5 and AO
+ * keys, GTSM (IP_MINTTL, IPV6_MINHOPCOUNT), socket filters, a listener's own
+ * TFO key; and the connection inherits its congestion control and protocol
+ * ops (sockmap). A clone holds its listener's state as of listen(). A listener
+ * that gained or changed any of it since takes its packets itself, from the
+ * moment the option is set.
+ */
+static bool fsk_clone_current(const struct sock *parent, const struct sock *clone)
+{
+	const struct inet_connection_sock *picsk = inet_csk(parent);
+
+	if (rcu_access_pointer(parent->sk_filter) != rcu_access_pointer(clone->sk_filter))
+		return false;
+	if (READ_ONCE(inet_sk(parent)->min_ttl) != READ_ONCE(inet_sk(clone)->min_ttl))
+		return false;
+#if IS_ENABLED(CONFIG_IPV6)
+	if (parent->sk_family == AF_INET6 &&
+	    READ_ONCE(inet6_sk(parent)->min_hopcount) !=
+	    READ_ONCE(inet6_sk(clone)->min_hopcount))
+		return false;
+#endif
+#ifdef CONFIG_TCP_MD5SIG
+	if (rcu_access_pointer(tcp_sk(parent)->md5sig_info))
+		return false;
+#endif
+	if (fsk_tcp_has_ao(parent))
+		return false;
+	if (rcu_access_pointer(picsk->icsk_accept_queue.fastopenq.ctx))
+		return false;
+	if (READ_ONCE(picsk->icsk_ca_ops) != inet_csk(clone)->icsk_ca_ops ||
+	    READ_ONCE(parent->sk_prot) != clone->sk_prot ||
+	    READ_ONCE(picsk->icsk_ulp_ops) ||
+	    rcu_access_pointer(parent->sk_user_data))
+		return false;
+	return true;
+}
+
+/* The kernel's choice of listener for @skb, redirected to this CPU's clone. */
+static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
+				       const struct sk_buff *skb)
+{
+	const struct tcphdr *th;
+	struct fsk_listener *l;
+	struct sock *clone;
+
+	/* Lookups without a packet (diag, BPF helpers) see the parent. */
+	if (IS_ERR_OR_NULL(sk) || !skb)
+		return sk;
+	l = fsk_listener_find(sk);
+	if (!l)
+		return sk;
+	/* Process-context callers (tproxy) may migrate: any clone will do. */
+	clone = READ_ONCE(l->clones[raw_smp_processor_id()]);
+	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN ||
+	    !fsk_clone_current(sk, clone))
+		return sk;
+	if (skb_transport_header_was_set(skb) &&
+	    skb_transport_offset(skb) + (int)sizeof(*th) <= (int)skb_headlen(skb)) {
+		th = tcp_hdr(skb);
+		if (!th->syn && th->ack && !th->rst)
+			return fsk_cookie_listener(l, clone);
+		/* rmmod: no new handshake on a clone (fsk_listen_dismantle). */
+		if (th->syn && READ_ONCE(fsk_listen_stopping))
+			return sk;
+		if (th->syn)
+			fsk_count(fsk_net(net), listen_syn_local);
+	}
+	return clone;
+}
+
+static bool notrace fsk_lookup_listener_wanted(struct ftrace_regs *fregs)
+{
+	const struct net *net = (const void *)fsk_fregs_arg(fregs, 0);
+	const struct fsk_net *fn;
+	bool wanted;
+
+	rcu_read_lock();
+	fn = fsk_net(net);
+	wanted = READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
+		 atomic_read(&fn->managed_listeners);
+	rcu_read_unlock();
+	return wanted;
+}
+
+static struct sock *fsk___inet_lookup_listener(FSK_LOOKUP_NET_CONST struct net *net,
+					       struct inet_hashinfo *hashinfo,
+					       struct sk_buff *skb, int doff,
+					       const __be32 saddr, const __be16 sport,
+					       const __be32 daddr,
+					       const unsigned short hnum,
+					       const int dif, const int sdif)
+{
+	int idx = fsk_enter();
+	struct sock *sk;
+
+	sk = __inet_lookup_listener(net, hashinfo, skb, doff, saddr, sport,
+				    daddr, hnum, dif, sdif);
+	sk = fsk_local_listener(net, sk, skb);
+	fsk_exit(idx);
+	return sk;
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static struct sock *fsk_inet6_lookup_listener(FSK_LOOKUP_NET_CONST struct net *net,
+					      struct inet_hashinfo *hashinfo,
+					      struct sk_buff *skb, int doff,
+					      const struct in6_addr *saddr,
+					      const __be16 sport,
+					      const struct in6_addr *daddr,
+					      const unsigned short hnum,
+					      const int dif, const int sdif)
+{
+	int idx = fsk_enter();
+	struct sock *sk;
+
+	sk = inet6_lookup_listener(net, hashinfo, skb, doff, saddr, sport,
+				   daddr, hnum, dif, sdif);
+	sk = fsk_local_listener(net, sk, skb);
+	fsk_exit(idx);
+	return sk;
+}
+#endif
+
+static struct fsk_hook fsk_lookup_hooks[] = {
+	FSK_HOOK(__inet_lookup_listener, fsk___inet_lookup_listener,
+		 fsk_lookup_listener_wanted),
+#if IS_ENABLED(CONFIG_IPV6)
+	FSK_HOOK(inet6_lookup_listener, fsk_inet6_lookup_listener,
+		 fsk_lookup_listener_wanted),
+#endif
+};
+
+int fsk_lookup_hooks_add(void)
+{
+	return fsk_hooks_add(fsk_lookup_hooks, ARRAY_SIZE(fsk_lookup_hooks));
+}
