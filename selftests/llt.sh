@@ -86,6 +86,8 @@ tests=(
 	minhopcount_after_listen
 	filter_after_listen
 	bpf_filter_after_listen
+	mark_after_listen
+	bindtodevice_after_listen
 	fastopen_key
 	accept_migrated_waiter
 	accept_courtesy_bound
@@ -606,6 +608,14 @@ t_filter_after_listen() {
 
 t_bpf_filter_after_listen() {
 	safety late-opt -m bpf
+}
+
+t_mark_after_listen() {
+	safety late-inherit -m mark
+}
+
+t_bindtodevice_after_listen() {
+	safety late-inherit -m bindtodevice
 }
 
 # A netns each: the client's cookie cache and the netns key start afresh.

@@ -24,6 +24,7 @@ struct fsk_accept_call {
 	bool kern;
 	int *err;
 	int *is_empty;
+	bool wants_is_empty;
 };
 
 /* One non-blocking try of the kernel's own accept: a direct call. */
@@ -32,9 +33,10 @@ static struct sock *fsk_accept_try(struct sock *sk,
 {
 #ifdef FSK_HAVE_PROTO_ACCEPT_ARG
 	struct proto_accept_arg arg = {
-		.flags	= call->flags | O_NONBLOCK,
-		.err	= *call->err,
-		.kern	= call->kern,
+		.flags		= call->flags | O_NONBLOCK,
+		.err		= *call->err,
+		.kern		= call->kern,
+		.is_empty	= *call->is_empty,
 	};
 	struct sock *newsk = inet_csk_accept(sk, &arg);
 
@@ -116,9 +118,13 @@ static struct sock *fsk_accept_round(struct sock *sk,
 	*call->err = -EAGAIN;
 	return NULL;
 out:
-	/* io_uring's multishot accept asks whether anything is left. */
-	*call->is_empty = reqsk_queue_empty(&inet_csk(sk)->icsk_accept_queue) &&
-			  !fsk_listener_has_queued(sk);
+	/*
+	 * io_uring asks whether anything is left (it presets -1): a walk of
+	 * every clone's queue, for it only.
+	 */
+	if (call->wants_is_empty)
+		*call->is_empty = reqsk_queue_empty(&inet_csk(sk)->icsk_accept_queue) &&
+				  !fsk_listener_has_queued(sk);
 	return newsk;
 }
 
@@ -185,6 +191,18 @@ static struct sock *fsk_accept_wait(struct sock *sk,
 		newsk = fsk_accept_round(sk, call, fn, true, &retry_in);
 		if (newsk || *call->err != -EAGAIN)
 			break;
+		/*
+		 * About to give up (a signal, the timeout, unload): like the
+		 * kernel's wait, which looks at the queue first, take what is
+		 * queued anywhere, courtesy or not.
+		 */
+		if (retry_in && (fsk_unloading() || signal_pending(current) ||
+				 timeo <= retry_in)) {
+			retry_in = 0;
+			newsk = fsk_accept_round(sk, call, fn, false, &retry_in);
+			if (newsk || *call->err != -EAGAIN)
+				break;
+		}
 		if (fsk_unloading()) {
 			/*
 			 * Nothing is lost: the call restarts, without a
@@ -250,6 +268,7 @@ static struct sock *fsk_inet_csk_accept(struct sock *sk,
 		.kern		= arg->kern,
 		.err		= &arg->err,
 		.is_empty	= &arg->is_empty,
+		.wants_is_empty	= arg->is_empty == -1,
 	};
 
 	return fsk_accept(sk, &call);

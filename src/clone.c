@@ -31,6 +31,7 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	clone->sk_userlocks = parent->sk_userlocks & ~SOCK_BINDPORT_LOCK;
 	WRITE_ONCE(clone->sk_priority, READ_ONCE(parent->sk_priority));
 	WRITE_ONCE(clone->sk_mark, READ_ONCE(parent->sk_mark));
+	WRITE_ONCE(clone->sk_bound_dev_if, READ_ONCE(parent->sk_bound_dev_if));
 	WRITE_ONCE(clone->sk_rcvlowat, READ_ONCE(parent->sk_rcvlowat));
 	WRITE_ONCE(clone->sk_rcvtimeo, READ_ONCE(parent->sk_rcvtimeo));
 	WRITE_ONCE(clone->sk_sndtimeo, READ_ONCE(parent->sk_sndtimeo));
@@ -107,7 +108,7 @@ static struct sock *fsk_clone_listener(struct sock *parent, int cpu,
 	 * hold it with bottom halves off, as the kernel's own clones are made.
 	 */
 	local_bh_disable();
-	clone = sk_clone_lock(parent, GFP_ATOMIC);
+	clone = sk_clone_lock(parent, GFP_NOWAIT | __GFP_NOWARN);
 	if (!clone) {
 		local_bh_enable();
 		module_put(ca_owner);

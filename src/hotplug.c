@@ -45,7 +45,7 @@ static void fsk_clone_cpu(struct fsk_llt_net *llt, unsigned int cpu)
 	if (!max)
 		return;
 	/* Listeners are added under the mutex: max stays an upper bound. */
-	todo = kmalloc_array(max, sizeof(*todo), GFP_KERNEL);
+	todo = kvmalloc_array(max, sizeof(*todo), GFP_KERNEL);
 	if (!todo)
 		return;
 	spin_lock_bh(&llt->lock);
@@ -82,7 +82,12 @@ static void fsk_clone_cpu(struct fsk_llt_net *llt, unsigned int cpu)
 			fsk_clone_discard(clone, cw);
 		fsk_listener_put(l);
 	}
-	kfree(todo);
+	kvfree(todo);
+}
+
+static bool fsk_cpu_gone(unsigned int cpu)
+{
+	return !cpu_online(cpu) || cpumask_test_cpu(cpu, &fsk_cpus_leaving);
 }
 
 static void fsk_retired_free(struct fsk_retired *r)
@@ -110,7 +115,11 @@ static bool fsk_retire_unslot(struct fsk_retired *r)
 	l = fsk_listener_find(r->parent);
 	if (l && l->clones[r->cpu] == r->clone) {
 		WRITE_ONCE(l->clones[r->cpu], NULL);
-		/* A late ACK of one of its handshakes migrates it. */
+		/*
+		 * A late ACK of one of its handshakes migrates it: the
+		 * migration hook is switched on before the clone stops.
+		 */
+		atomic_inc(&fsk_migrating_count);
 		inet_sk_set_state(r->clone, TCP_CLOSE);
 		fsk_clone_unlink(r->clone, l->clone_wqs[r->cpu]);
 		/* The listener keeps its reference, for the next online. */
@@ -147,7 +156,7 @@ bool fsk_retire_step(bool all)
 			}
 			continue;
 		}
-		if (!all && !quiet)
+		if (!all && (!quiet || !fsk_cpu_gone(r->cpu)))
 			continue;
 		if (all || !fsk_retire_unslot(r)) {
 			/* Closed with its listener, or rmmod's to handle. */
@@ -157,7 +166,6 @@ bool fsk_retire_step(bool all)
 		}
 		r->retired = true;
 		r->deadline = jiffies + FSK_RETIRE_WAIT;
-		atomic_inc(&fsk_migrating_count);
 		list_add_tail(&r->batch_node, &retire);
 		fsk_count(fsk_net(sock_net(r->parent)), listen_clone_retired);
 	}
@@ -191,11 +199,6 @@ static void fsk_retire_reap(struct work_struct *work)
 	mutex_unlock(&fsk_nets_mutex);
 	if (left)
 		schedule_delayed_work(&fsk_retire_work, HZ / 10);
-}
-
-static bool fsk_cpu_gone(unsigned int cpu)
-{
-	return !cpu_online(cpu) || cpumask_test_cpu(cpu, &fsk_cpus_leaving);
 }
 
 /* Is @clone on its way to retirement? fsk_nets_mutex held. */

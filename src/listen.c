@@ -87,6 +87,13 @@ bool fsk_listen_eligible(const struct sock *sk)
 #endif
 	if (fsk_tcp_has_ao(sk))
 		return false;
+	/* Its own TFO key: every SYN would go to it (fsk_clone_current). */
+	if (rcu_access_pointer(icsk->icsk_accept_queue.fastopenq.ctx))
+		return false;
+#ifdef CONFIG_XFRM
+	if (rcu_access_pointer(sk->sk_policy[0]) || rcu_access_pointer(sk->sk_policy[1]))
+		return false;
+#endif
 	/* A BPF congestion control cannot be pinned from here. */
 	if (icsk->icsk_ca_ops && icsk->icsk_ca_ops->owner == BPF_MODULE_OWNER)
 		return false;
@@ -271,6 +278,14 @@ static bool notrace fsk_inet_listen_wanted(struct ftrace_regs *fregs)
 	bool wanted;
 
 	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+		return false;
+	/*
+	 * Kernel sockets (SMC's clcsock), MPTCP's subflows (a ULP), sockmap:
+	 * never managed, and their listen() may run under another socket's
+	 * lock, which must not nest fsk's mutex.
+	 */
+	if (!sk->sk_net_refcnt || READ_ONCE(inet_csk(sk)->icsk_ulp_ops) ||
+	    rcu_access_pointer(sk->sk_user_data))
 		return false;
 	rcu_read_lock();
 	fn = fsk_net(sock_net(sk));

@@ -37,11 +37,11 @@ static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *loc
 
 /*
  * The kernel checks a SYN against the listener its lookup returns: MD5 and AO
- * keys, GTSM (IP_MINTTL, IPV6_MINHOPCOUNT), socket filters, a listener's own
- * TFO key; and the connection inherits its congestion control and protocol
- * ops (sockmap). A clone holds its listener's state as of listen(). A listener
- * that gained or changed any of it since takes its packets itself, from the
- * moment the option is set.
+ * keys, GTSM (IP_MINTTL, IPV6_MINHOPCOUNT), socket filters, IPsec policy, a
+ * listener's own TFO key; and the connection inherits its mark, device,
+ * congestion control and protocol ops (sockmap). A clone holds its
+ * listener's state as of listen(). A listener that gained or changed any of
+ * it since takes its packets itself, from the moment the option is set.
  */
 static bool fsk_clone_current(const struct sock *parent, const struct sock *clone)
 {
@@ -64,6 +64,15 @@ static bool fsk_clone_current(const struct sock *parent, const struct sock *clon
 	if (fsk_tcp_has_ao(parent))
 		return false;
 	if (rcu_access_pointer(picsk->icsk_accept_queue.fastopenq.ctx))
+		return false;
+#ifdef CONFIG_XFRM
+	if (rcu_access_pointer(parent->sk_policy[0]) ||
+	    rcu_access_pointer(parent->sk_policy[1]))
+		return false;
+#endif
+	if (READ_ONCE(parent->sk_mark) != READ_ONCE(clone->sk_mark) ||
+	    READ_ONCE(parent->sk_bound_dev_if) !=
+	    READ_ONCE(clone->sk_bound_dev_if))
 		return false;
 	if (READ_ONCE(picsk->icsk_ca_ops) != inet_csk(clone)->icsk_ca_ops ||
 	    READ_ONCE(parent->sk_prot) != clone->sk_prot ||

@@ -25,8 +25,11 @@ static int fsk_clone_wq_forward(struct wait_queue_entry *entry, unsigned int mod
 	struct fsk_clone_wq *cw = container_of(entry, struct fsk_clone_wq, forward);
 	struct socket_wq *parent_wq;
 
-	if (atomic_read(&cw->local_waiters))
-		return 0;
+	/*
+	 * The exclusive walk gets here only when no local entry woke a task:
+	 * a local waiter that is running, not asleep, does not take this
+	 * connection for sure, so the socket's waiters are woken too.
+	 */
 	/* Called under RCU (sock_def_readable): the socket's wq is RCU-freed. */
 	parent_wq = READ_ONCE(cw->parent_wq);
 	if (!parent_wq)
@@ -282,8 +285,8 @@ static long fsk_clone_courtesy_left(struct sock *clone)
 	spin_lock_bh(&queue->rskq_lock);
 	req = queue->rskq_accept_head;
 	if (req && req->sk)
-		left = (s32)(tcp_sk(req->sk)->lsndtime + FSK_LOCAL_ACCEPT_ACTIVE -
-			     tcp_jiffies32);
+		left = (s32)(READ_ONCE(tcp_sk(req->sk)->lsndtime) +
+			     FSK_LOCAL_ACCEPT_ACTIVE - tcp_jiffies32);
 	spin_unlock_bh(&queue->rskq_lock);
 	return max(left, 0L);
 }

@@ -551,6 +551,7 @@ static const struct {
 	{ "memory", cmd_memory },
 	{ "leak", cmd_leak },
 	{ "late-opt", cmd_late_opt },
+	{ "late-inherit", cmd_late_inherit },
 	{ "fastopen-key", cmd_fastopen_key },
 	{ "accept-migrated", cmd_accept_migrated },
 	{ "accept-courtesy", cmd_accept_courtesy },

@@ -20,6 +20,7 @@
 #include <linux/bpf.h>
 #include <linux/filter.h>
 #include <liburing.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -322,6 +323,83 @@ int cmd_late_opt(const struct llt_opts *o)
 	die("late-opt: unknown case %s", o->mode);
 }
 
+/* ------------------------------------------------------------ inherited after listen() */
+
+/*
+ * Options a connection inherits from its listener, set after listen(): the
+ * accepted socket must have them, as on stock Linux (the SYN-ACK and the
+ * child take them from the listener the lookup returned).
+ */
+static int inherited_mark(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_MARK, &v, &len))
+		die("getsockopt(SO_MARK): %s", errname(errno));
+	return v;
+}
+
+static int inherited_dev(int fd)
+{
+	char name[IFNAMSIZ] = "";
+	socklen_t len = sizeof(name);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len))
+		die("getsockopt(SO_BINDTODEVICE): %s", errname(errno));
+	return !strcmp(name, "lo");
+}
+
+int cmd_late_inherit(const struct llt_opts *o)
+{
+	const char *what = sf_what(o);
+	int port = sf_port(o, 0), lfd, cfd, afd, err, i, want;
+	bool mark = o->mode && !strcmp(o->mode, "mark");
+	struct llt_stats a;
+	union sockaddr_any sa;
+	socklen_t len;
+
+	if (!o->mode || (!mark && strcmp(o->mode, "bindtodevice")))
+		die("late-inherit: -m mark|bindtodevice");
+	sf_begin(o, &a);
+	sa_make(&sa, &len, AF_INET, "127.0.0.1", port);
+	lfd = listener_at(AF_INET, "127.0.0.1", port, 64);
+	if (!sf_managed(o, &a, o->mode)) {
+		close(lfd);
+		return 1;
+	}
+	if (mark) {
+		want = 42;
+		xsetint(lfd, SOL_SOCKET, SO_MARK, want, "SO_MARK");
+	} else {
+		want = 1;
+		if (setsockopt(lfd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3))
+			die("SO_BINDTODEVICE lo: %s", errname(errno));
+	}
+	for (i = 0; i < llt_ncpus; i++) {
+		int got;
+
+		xpin(llt_cpus[i]);
+		cfd = tcp_socket(AF_INET);
+		err = connect_within(cfd, &sa, len, 3000);
+		afd = err ? -1 : accept_wait(lfd, 3000, &err);
+		check(afd >= 0, "%s, cpu%d: connect/accept: %s", what, llt_cpus[i], errname(err));
+		if (afd >= 0) {
+			got = mark ? inherited_mark(afd) : inherited_dev(afd);
+			note("%s, cpu%d: the connection has %s %d (the listener's since after "
+			     "listen(): %d)", what, llt_cpus[i], o->mode, got, want);
+			check(got == want, "%s, cpu%d: the connection has %s %d, the listener %d",
+			      what, llt_cpus[i], o->mode, got, want);
+			close(afd);
+		}
+		close(cfd);
+	}
+	unpin();
+	close(lfd);
+	sf_end(o, &a, o->mode);
+	return 0;
+}
+
 /* ------------------------------------------------------------ TCP_FASTOPEN_KEY */
 
 static const char tfo_sysctl[] = "/proc/sys/net/ipv4/tcp_fastopen";
@@ -338,10 +416,15 @@ static int tfo_listener(int port, const char *key, bool reuseport)
 	if (reuseport)
 		xsetint(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
 	xsetint(fd, IPPROTO_TCP, TCP_FASTOPEN, 16, "TCP_FASTOPEN");
-	if (key && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_KEY, key, 16))
-		die("TCP_FASTOPEN_KEY: %s", errname(errno));
 	xbind(fd, &sa, len);
 	xlisten(fd, 64);
+	/*
+	 * After listen(), as a server rotating its keys does: a listener with
+	 * its own key at listen() is left to the kernel, one that gains it
+	 * later takes its SYNs itself.
+	 */
+	if (key && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_KEY, key, 16))
+		die("TCP_FASTOPEN_KEY: %s", errname(errno));
 	return fd;
 }
 
