@@ -36,10 +36,10 @@ mod=fastsocket
 sysctl_dir=/proc/sys/net/fastsocket
 procfile=/proc/net/fastsocket
 netns_prefix=fsk-llt-
-nginx_requests=${FSK_LLT_NGINX_REQUESTS:-10000}
+nginx_requests=${FSK_LLT_NGINX_REQUESTS:-$((FSK_DEBUG_KERNEL ? 2000 : 10000))}
 stock_only=${FSK_LLT_STOCK:-0}
 courtesy_bound_ms=${FSK_LLT_COURTESY_BOUND_MS:-50}
-test_timeout=90
+test_timeout=$((FSK_DEBUG_KERNEL ? 300 : 90))
 
 tests=(
 	syncookies_ack_other_cpu

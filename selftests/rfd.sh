@@ -515,7 +515,8 @@ t_setup() {
 	# Generic XDP on a device of the server netns for the whole run: the
 	# kernel then never patches its code (a static key) when tests attach
 	# and detach, which costs about a second each time in an emulated guest.
-	out=$(ip -n $sns link add fskk0 type dummy 2>&1 &&
+	# A veth pair, not a dummy: every kernel we test has veth.
+	out=$(ip -n $sns link add fskk0 type veth peer name fskk1 2>&1 &&
 	      ip -n $sns link set dev fskk0 xdpgeneric obj "$bin/xdp_other.bpf.o" sec xdp 2>&1) ||
 		fail "pass-through XDP program on fskk0: $out"
 	lap "pass-through XDP program"

@@ -171,10 +171,20 @@ void fsk_listen_dismantle(void)
 	/* Every listener off its hash, onto the migration list. */
 	list_for_each_entry(fn, &fsk_nets, llt.node) {
 		while ((l = fsk_listener_first(&fn->llt))) {
-			/* The hash's reference passes to fsk_migrating. */
-			if (fsk_listener_unpublish(l)) {
-				list_add_rcu(&l->migrating_node, &fsk_migrating);
-				atomic_inc(&fsk_migrating_count);
+			/*
+			 * On the migration list before its clones stop
+			 * listening, so that no late ACK finds them closed
+			 * and unnamed. The hash's reference passes to
+			 * fsk_migrating.
+			 */
+			atomic_inc(&fsk_migrating_count);
+			list_add_rcu(&l->migrating_node, &fsk_migrating);
+			if (!fsk_listener_unpublish(l)) {
+				/* Closed meanwhile: its own release has it. */
+				list_del_rcu(&l->migrating_node);
+				atomic_dec(&fsk_migrating_count);
+				/* Readers of the list let go before our put. */
+				synchronize_rcu();
 			}
 			fsk_listener_put(l);
 		}

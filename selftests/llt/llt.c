@@ -39,6 +39,7 @@
 
 int llt_failures;
 int llt_ncpus;
+bool llt_debug_kernel;
 int llt_cpus[LLT_MAX_CPUS];
 
 void note(const char *fmt, ...)
@@ -590,6 +591,7 @@ int main(int argc, char **argv)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	llt_debug_kernel = getenv("FSK_DEBUG_KERNEL") && !strcmp(getenv("FSK_DEBUG_KERNEL"), "1");
 	optind = 2;
 	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:")) != -1) {
 		switch (c) {

@@ -50,6 +50,8 @@ struct llt_sockstat {
 /* A test that fails says why and carries on; the exit status says it all. */
 extern int llt_failures;
 extern int llt_ncpus;
+/* FSK_DEBUG_KERNEL=1 (selftests/lib.sh): speed figures are scaled. */
+extern bool llt_debug_kernel;
 extern int llt_cpus[LLT_MAX_CPUS];
 
 __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...);

@@ -85,6 +85,7 @@ struct traffic {
 
 	/* Shared state. */
 	int stop_acc, stop_cli, clients_done;
+	int pinned;		/* threads past their pinning: ready() waits for all */
 	long accepted, local, accept_err, serve_err, not_mapped;
 	long acc_on[LLT_MAX_CPUS], in_on[LLT_MAX_CPUS];
 };
@@ -185,6 +186,7 @@ static void *tr_acceptor(void *arg)
 	__atomic_store_n(&a->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	if (a->cpu >= 0 && pin_to_cpu(a->cpu))
 		die("pin acceptor to CPU %d: %s", a->cpu, errname(errno));
+	__atomic_add_fetch(&t->pinned, 1, __ATOMIC_RELEASE);
 	if (t->mode >= ACC_EPOLL_LT) {
 		if (t->mode == ACC_EPOLL_ET)
 			ev.events |= EPOLLET;
@@ -248,6 +250,7 @@ static void *tr_client(void *arg)
 
 	if (pin_to_cpu(c->cpu))
 		die("pin client to CPU %d: %s", c->cpu, errname(errno));
+	__atomic_add_fetch(&t->pinned, 1, __ATOMIC_RELEASE);
 	for (i = 0; t->conns ? i < t->conns :
 	     !__atomic_load_n(&t->stop_cli, __ATOMIC_ACQUIRE); i++) {
 		fd = socket(t->dst.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -319,7 +322,9 @@ static void tr_run(struct traffic *t, struct tr_sum *s)
 			die("pthread_create");
 	}
 	while (__atomic_load_n(&t->clients_done, __ATOMIC_ACQUIRE) < t->ncli) {
+		/* Every thread pinned: a CPU may go offline from now on. */
 		if (!ready_done && t->ready &&
+		    __atomic_load_n(&t->pinned, __ATOMIC_ACQUIRE) == t->nacc + t->ncli &&
 		    __atomic_load_n(&t->accepted, __ATOMIC_RELAXED) >= t->ready_after) {
 			t->ready(t);
 			ready_done = true;
@@ -527,6 +532,18 @@ int cmd_locality(const struct llt_opts *o)
 		die("locality: -m block|epoll-excl-one");
 	stock = locality_run(o, mode, 0, o->port, &counted);
 	fsk = locality_run(o, mode, 1, o->port + 1, &counted);
+	if (llt_debug_kernel) {
+		/*
+		 * Six times slower: acceptors are away from accept() past the
+		 * 20 ms courtesy often, and their queues are taken. Locality
+		 * must still beat stock's chance.
+		 */
+		set_fastsocket(0, 1);
+		note("locality (%s, debug kernel): fastsocket %.1f%% stock %.1f%%",
+		     acc_mode_names[mode], fsk, stock);
+		check(fsk > stock, "locality %.1f%% with fastsocket, stock %.1f%%", fsk, stock);
+		return 0;
+	}
 	if (fsk < (mode == ACC_BLOCK ? 99.0 : 94.0)) {
 		/*
 		 * An acceptor away from accept() for over 20 ms (FSK_LOCAL_ACCEPT_ACTIVE)
@@ -659,7 +676,7 @@ int cmd_traffic(const struct llt_opts *o)
 	check(s.replies + lost == s.connected && t->accepted >= s.replies,
 	      "%ld connected, %ld replies, %ld lost, %ld accepted", s.connected,
 	      s.replies, lost, t->accepted);
-	check(s.connected > 100, "only %ld connections", s.connected);
+	check(s.connected > (llt_debug_kernel ? 30 : 100), "only %ld connections", s.connected);
 	free(t);
 	return 0;
 }
@@ -724,7 +741,7 @@ int cmd_flip(const struct llt_opts *o)
 	tr_print_cpus(t);
 	stats_print_delta("flips", &a, &b);
 	tr_check_clean("flips", t, &s, -1);
-	check(s.connected > 100, "only %ld connections", s.connected);
+	check(s.connected > (llt_debug_kernel ? 30 : 100), "only %ld connections", s.connected);
 	d = stats_delta(&a, &b, "listen_managed", -1);
 	check(d >= 2, "listen_managed +%lld, expected the listener and short-lived ones", d);
 	d = stats_delta(&a, &b, "listen_syn_local", -1);
