@@ -257,6 +257,7 @@ t_sysctl_flips_under_traffic() {
 t_rmmod_with_queued() {
 	local pid rc
 
+	rm -f "$work/ready"
 	bg rq "$llt" rmmod-queued -p "$port" -r "$work/ready"
 	pid=$bg_pid
 	wait_file "$work/ready" 30 || { show "$work/rq.out"; fail "never ready"; }
@@ -275,6 +276,9 @@ under_traffic() {
 
 	shift
 	llt leak -m save -r "$work/base" >/dev/null || fail "leak baseline"
+	# An earlier test's ready file would end the wait before the threads
+	# are pinned, and a CPU might go offline under them.
+	rm -f "$work/ready"
 	bg tr "$llt" traffic -p "$port" -d "$ms" -r "$work/ready" -R 0
 	pid=$bg_pid
 	wait_file "$work/ready" 30 || { show "$work/tr.out"; fail "never ready"; }

@@ -811,8 +811,9 @@ t_ethtool_rules() {
 	# A veth has one RX queue: a rule for queue 1 is refused.
 	expect_fail 1 "$cdev has 1 RX queues: queue 1 for cpu1 does not exist" \
 		cn "$ctl" ethtool-rules $cdev --queue 0=0 --queue 1=1
-	# No IRQs and no ntuple in a guest: a dummy device shows the rules.
-	out=$(cn ip link add fskq0 type dummy 2>&1) || fail "ip link add fskq0 type dummy: $out"
+	# No IRQs and no ntuple in a guest: a veth with two queues shows the rules.
+	out=$(cn ip link add fskq0 numrxqueues 2 numtxqueues 2 type veth peer name fskq1 2>&1) ||
+		fail "ip link add fskq0 (veth, 2 queues): $out"
 	out=$(cn "$ctl" ethtool-rules fskq0 --queue 0=0 --queue 1=1 2>&1)
 	rc=$?
 	cn ip link del fskq0
