@@ -65,6 +65,21 @@ check_config() {
 	return $missing
 }
 
+# Debian's source and what building it needs (make check-debug only).
+build_deps() {
+	local p need=()
+
+	for p in "$src_pkg" bc bison flex libssl-dev libelf-dev; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+			need+=("$p")
+	done
+	[ ${#need[@]} -gt 0 ] || return 0
+	echo "debug-kernel: installing ${need[*]}"
+	apt-get update -qq >/dev/null 2>&1 || true
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${need[@]}" >/dev/null
+}
+
 build() {
 	local dir=$1 tarball jobs t0=$(date +%s)
 	tarball=$(dpkg -L "$src_pkg" | grep -E '/linux-source-[0-9.]+\.tar\.xz$' | head -n1)
@@ -102,6 +117,7 @@ install)
 	install_cached "$(cache_dir)" >/dev/null || die "no cached build in $(cache_dir)" ;;
 build)
 	[ "$(id -u)" = 0 ] || die "run as root (installs into /boot and /lib/modules)"
+	build_deps
 	dir=$(cache_dir)
 	if [ ! -f "$dir/done" ]; then
 		# One builder at a time; a second caller waits and uses its result.

@@ -2,9 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install what building and testing fastsocket needs on Debian 12 (bookworm):
 # toolchain, BPF tools, qemu, the images + headers of every supported kernel
-# (6.1 from bookworm, 6.12 from bookworm-backports), and Debian's 6.12 source
-# with what building it needs, for the debug kernel (tools/debug-kernel.sh).
-# Idempotent; quiet when done.
+# (6.1 from bookworm, 6.12 from bookworm-backports). The debug kernel's source
+# and build tools come with tools/debug-kernel.sh. Idempotent; quiet when done.
 set -euo pipefail
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get)" >&2; exit 1; }
@@ -12,8 +11,7 @@ set -euo pipefail
 base_pkgs=(make gcc libc6-dev libelf-dev pkg-config clang llvm libbpf-dev bpftool
 	   pahole qemu-system-x86 busybox-static cpio zstd xz-utils kmod iproute2
 	   ethtool dkms linux-image-amd64 linux-headers-amd64 gnuplot-nox nginx-light
-	   haproxy wrk liburing-dev
-	   linux-source-6.12 bc bison flex libssl-dev)
+	   haproxy wrk liburing-dev)
 
 missing() {
 	local p
