@@ -140,15 +140,20 @@ has_ipmodify_flag() {
 
 # counters [NS] > FILE: "cpuN accept_calls accepted" per row of
 # /proc/net/fastsocket, columns found by their header names (more will come).
+procfile_raw() { # [NS] -> REPLY: /proc/net/fastsocket of that netns
+	if [ -z "${1:-}" ]; then
+		REPLY=$(<$procfile) || fail "cannot read $procfile"
+	else
+		REPLY=$(ip netns exec "$1" cat $procfile 2>&1) ||
+			fail "cannot read $procfile in $1: $REPLY"
+	fi
+}
+
 counters() {
 	local raw
 
-	if [ -z "${1:-}" ]; then
-		raw=$(<$procfile) || fail "cannot read $procfile"
-	else
-		raw=$(ip netns exec "$1" cat $procfile 2>&1) ||
-			fail "cannot read $procfile in $1: $raw"
-	fi
+	procfile_raw "${1:-}"
+	raw=$REPLY
 	awk 'NR == 1 {
 		if ($1 != "cpu") { print "bad header: " $0 > "/dev/stderr"; exit 1 }
 		for (i = 1; i <= NF; i++) col[$i] = i
@@ -194,12 +199,8 @@ deltas() {
 managed_total() {
 	local raw
 
-	if [ -z "${1:-}" ]; then
-		raw=$(<$procfile) || fail "cannot read $procfile"
-	else
-		raw=$(ip netns exec "$1" cat $procfile 2>&1) ||
-			fail "cannot read $procfile in $1: $raw"
-	fi
+	procfile_raw "${1:-}"
+	raw=$REPLY
 	REPLY=$(awk 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 		{ n += $col["listen_managed"] } END { print n + 0 }' <<<"$raw")
 }
