@@ -91,6 +91,7 @@ tests=(
 	fastopen_key
 	accept_migrated_waiter
 	accept_courtesy_bound
+	accept_timeout_takes_queued
 	aio_poll_listener
 	io_uring_poll_listener
 	io_uring_multishot_accept
@@ -637,6 +638,10 @@ t_accept_migrated_waiter() {
 
 t_accept_courtesy_bound() {
 	safety accept-courtesy -n 100 -B "$courtesy_bound_ms"
+}
+
+t_accept_timeout_takes_queued() {
+	safety accept-giveup -n 20
 }
 
 t_aio_poll_listener() {

@@ -553,6 +553,7 @@ static const struct {
 	{ "leak", cmd_leak },
 	{ "late-opt", cmd_late_opt },
 	{ "late-inherit", cmd_late_inherit },
+	{ "accept-giveup", cmd_accept_giveup },
 	{ "fastopen-key", cmd_fastopen_key },
 	{ "accept-migrated", cmd_accept_migrated },
 	{ "accept-courtesy", cmd_accept_courtesy },

@@ -323,6 +323,105 @@ int cmd_late_opt(const struct llt_opts *o)
 	die("late-opt: unknown case %s", o->mode);
 }
 
+/* ------------------------------------------------------------ accept() giving up */
+
+/*
+ * accept() with a timeout shorter than the 20 ms a busy CPU's queue is left
+ * to it: a connection is queued there, so it must be returned, as the
+ * kernel's wait looks at the queue before its timeout.
+ */
+struct giveup {
+	int lfd;
+	int cpu;
+	int go, done, got, err;
+};
+
+static void *giveup_thread(void *arg)
+{
+	struct giveup *g = arg;
+	int fd;
+
+	xpin(g->cpu);
+	for (;;) {
+		while (!__atomic_load_n(&g->go, __ATOMIC_ACQUIRE))
+			;
+		if (g->go < 0)
+			break;
+		__atomic_store_n(&g->go, 0, __ATOMIC_RELAXED);
+		fd = accept(g->lfd, NULL, NULL);
+		g->err = fd < 0 ? errno : 0;
+		g->got = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+		__atomic_store_n(&g->done, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+int cmd_accept_giveup(const struct llt_opts *o)
+{
+	const char *what = sf_what(o);
+	int rounds = o->conns ? o->conns : 20, port = sf_port(o, 0), i, got = 0, cfd, afd, err;
+	struct timeval tv = { .tv_usec = 1000 };
+	struct giveup g = { .cpu = llt_cpus[1] };
+	struct llt_stats a;
+	union sockaddr_any sa;
+	socklen_t len;
+	pthread_t th;
+
+	if (llt_ncpus < 2)
+		die("accept-giveup: needs 2 CPUs");
+	sf_begin(o, &a);
+	sa_make(&sa, &len, AF_INET, "127.0.0.1", port);
+	g.lfd = listener_at(AF_INET, "127.0.0.1", port, 64);
+	if (!sf_managed(o, &a, "accept-giveup")) {
+		close(g.lfd);
+		return 1;
+	}
+	/* 1 ms: the kernel rounds it up to a tick, under the 20 ms. */
+	if (setsockopt(g.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		die("SO_RCVTIMEO: %s", errname(errno));
+	if (pthread_create(&th, NULL, giveup_thread, &g))
+		die("pthread_create");
+	xpin(llt_cpus[0]);
+	for (i = 0; i < rounds; i++) {
+		/* An accept() on cpu0 makes its queue's owner busy... */
+		cfd = connect_to(&sa, len);
+		afd = accept_wait(g.lfd, 3000, &err);
+		check(cfd >= 0 && afd >= 0, "%s: round %d: the first connection: %s", what, i,
+		      errname(err));
+		if (afd >= 0)
+			close(afd);
+		close(cfd);
+		/* ...and the next one waits there while cpu1 accepts, briefly. */
+		cfd = connect_to(&sa, len);
+		__atomic_store_n(&g.done, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&g.go, 1, __ATOMIC_RELEASE);
+		while (!__atomic_load_n(&g.done, __ATOMIC_ACQUIRE))
+			sleep_ms(1);
+		if (g.got) {
+			got++;
+		} else {
+			/* Not stranded: take it here, for the next round. */
+			afd = accept_wait(g.lfd, 3000, &err);
+			if (afd >= 0)
+				close(afd);
+		}
+		close(cfd);
+	}
+	__atomic_store_n(&g.go, -1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	unpin();
+	note("%s: an accept() on cpu%d with a 1 ms SO_RCVTIMEO got the connection queued on "
+	     "cpu%d in %d of %d rounds (last error %s)", what, llt_cpus[1], llt_cpus[0], got,
+	     rounds, g.err ? errname(g.err) : "none");
+	check(got == rounds, "%s: accept() gave up with a connection queued in %d of %d rounds",
+	      what, rounds - got, rounds);
+	close(g.lfd);
+	sf_end(o, &a, "accept-giveup");
+	return 0;
+}
+
 /* ------------------------------------------------------------ inherited after listen() */
 
 /*
