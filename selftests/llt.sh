@@ -258,7 +258,6 @@ t_sysctl_flips_under_traffic() {
 t_rmmod_with_queued() {
 	local pid rc
 
-	rm -f "$work/ready"
 	bg rq "$llt" rmmod-queued -p "$port" -r "$work/ready"
 	pid=$bg_pid
 	wait_file "$work/ready" 30 || { show "$work/rq.out"; fail "never ready"; }
@@ -277,9 +276,6 @@ under_traffic() {
 
 	shift
 	llt leak -m save -r "$work/base" >/dev/null || fail "leak baseline"
-	# An earlier test's ready file would end the wait before the threads
-	# are pinned, and a CPU might go offline under them.
-	rm -f "$work/ready"
 	bg tr "$llt" traffic -p "$port" -d "$ms" -r "$work/ready" -R 0
 	pid=$bg_pid
 	wait_file "$work/ready" 30 || { show "$work/tr.out"; fail "never ready"; }
@@ -683,7 +679,9 @@ run_test() { # N NAME
 
 	[ "$name" != syncookies_ack_other_cpu ] || limit=$((test_timeout + 130))
 	port=$((20000 + n * 100))
-	rm -f "$work/skip"
+	# Files a test leaves (a ready file would end the next test's wait at
+	# once, before its threads are pinned: a CPU could go offline under them).
+	rm -f "$work/skip" "$work/ready"
 	marker="fsk-llt: $$ begin $n $name"
 	echo "<6>$marker" >/dev/kmsg
 	read -r taint0 </proc/sys/kernel/tainted

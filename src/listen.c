@@ -335,16 +335,8 @@ static void fsk_inet_put_port(struct sock *sk)
 
 static bool notrace fsk_put_port_wanted(struct ftrace_regs *fregs)
 {
-	const struct sock *sk = (const void *)fsk_fregs_arg(fregs, 0);
-	bool wanted;
-
 	/* Connections close by the thousand: only a listener is looked at. */
-	if (inet_sk_state_load(sk) != TCP_LISTEN)
-		return false;
-	rcu_read_lock();
-	wanted = fsk_netns_listeners(sock_net(sk));
-	rcu_read_unlock();
-	return wanted;
+	return fsk_listening_in_managed_netns((const void *)fsk_fregs_arg(fregs, 0));
 }
 
 static bool notrace fsk_listen_stop_wanted(struct ftrace_regs *fregs)

@@ -12,6 +12,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/workqueue.h>
+#include <net/inet_sock.h>
 #include <net/sock.h>
 
 #include "fastsocket.h"
@@ -145,5 +146,21 @@ bool fsk_retire_step(bool all);
 
 /* migrate.c */
 int fsk_migrate_hooks_add(void);
+
+/*
+ * For the hooks' ftrace callbacks: is @sk a listener in a netns that has
+ * managed listeners? Anything else runs the kernel's function untouched.
+ */
+static inline bool notrace fsk_listening_in_managed_netns(const struct sock *sk)
+{
+	bool managed;
+
+	if (inet_sk_state_load(sk) != TCP_LISTEN)
+		return false;
+	rcu_read_lock();
+	managed = fsk_netns_listeners(sock_net(sk));
+	rcu_read_unlock();
+	return managed;
+}
 
 #endif /* _FSK_LLT_H */

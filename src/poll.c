@@ -203,15 +203,8 @@ static __poll_t fsk_tcp_poll(struct file *file, struct socket *sock,
 static bool notrace fsk_tcp_poll_wanted(struct ftrace_regs *fregs)
 {
 	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 1);
-	const struct sock *sk = sock->sk;
-	bool wanted;
 
-	if (inet_sk_state_load(sk) != TCP_LISTEN)
-		return false;
-	rcu_read_lock();
-	wanted = fsk_netns_listeners(sock_net(sk));
-	rcu_read_unlock();
-	return wanted;
+	return fsk_listening_in_managed_netns(sock->sk);
 }
 
 /* Any connection waiting on one of @sk's clones? Lockless, like poll. */
