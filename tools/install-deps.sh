@@ -9,7 +9,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get)" >&2; exit 1; }
 
 base_pkgs=(make gcc libc6-dev libelf-dev pkg-config clang llvm libbpf-dev bpftool
-	   pahole qemu-system-x86 busybox-static cpio zstd xz-utils kmod iproute2
+	   pahole busybox-static cpio zstd xz-utils kmod iproute2
 	   ethtool dkms linux-image-amd64 linux-headers-amd64 gnuplot-nox nginx-light
 	   haproxy wrk liburing-dev)
 
@@ -39,6 +39,21 @@ if [ -n "$need" ]; then
 	apt_update
 	echo "install-deps: installing $(echo $need)"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+# qemu 10.0 from backports: Debian 12's qemu 7.2 races multi-threaded TCG
+# against the kernel's live code patching and kills a guest now and then
+# (tools/vm/README.md); 10.0 does not (tools/vm/text-patch-stress.sh).
+qemu_version() {
+	dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null | sed -E 's/^[0-9]+://'
+}
+if ! dpkg --compare-versions "$(qemu_version)" ge 10.0; then
+	apt_update
+	echo "install-deps: installing qemu-system-x86 from bookworm-backports"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		-t bookworm-backports qemu-system-x86 >/dev/null
+	dpkg --compare-versions "$(qemu_version)" ge 10.0 ||
+		{ echo "install-deps: qemu-system-x86 $(qemu_version) installed, 10.0 or newer needed" >&2; exit 1; }
 fi
 
 # 6.12 from backports: install the versioned names, never the meta packages with

@@ -52,6 +52,8 @@ else
 fi
 groups=${BENCH_GROUPS:-}
 host_cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1 | tr -s ' ,' ' ')
+qemu_version=$(${FSK_VM_QEMU:-qemu-system-x86_64} --version 2>/dev/null |
+	sed -n 's/^QEMU emulator version \([^ ]*\).*/\1/p')
 host_cores=$(nproc)
 
 n=0
@@ -127,20 +129,9 @@ for kver in $kernels; do
 	csv=$out/results-$kver.csv
 	start=$(date +%s)
 	note "bench: kernel $kver, $cpus vCPUs, $rounds round(s) of ${warmup}+${seconds} s runs," \
-		"host CPU $host_cpu ($host_cores cores)"
+		"qemu ${qemu_version:-?}, host CPU $host_cpu ($host_cores cores)"
 	run_guest "$kver" "$log"
 	rc=$?
-	# qemu 7.2's multi-threaded TCG can leave a vCPU running a stale int3
-	# after the guest kernel patched its own code (tools/vm/README.md):
-	# run.sh says so with status 126. That, and only that, gets the boot run
-	# again, and says so.
-	if [ "$rc" = 126 ]; then
-		note "$kver: the guest died of the emulator's stale-int3 race; booting it again"
-		sed -n '/stale-int3 race/,$p' "$log" | sed 's/^/#   /'
-		mv "$log" "$log.int3"
-		run_guest "$kver" "$log"
-		rc=$?
-	fi
 	secs=$(($(date +%s) - start))
 	{
 		sed -n 's/^CSVHEAD,\(.*\)$/\1,host_cpu,host_cores/p' "$log" | head -n1

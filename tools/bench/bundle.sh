@@ -58,8 +58,11 @@ copy_libs() {
 cp -L "$qemu" "$root/qemu/bin/"
 copy_libs "$root/qemu/lib" "$qemu"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/qemu/lib/"
-cp -L "$qemu_mods/accel-tcg-x86_64.so" "$root/qemu/modules/"
-copy_libs "$root/qemu/lib" "$qemu_mods/accel-tcg-x86_64.so"
+# qemu 7.2 built TCG as a module; 10.0 has it built in.
+if [ -e "$qemu_mods/accel-tcg-x86_64.so" ]; then
+	cp -L "$qemu_mods/accel-tcg-x86_64.so" "$root/qemu/modules/"
+	copy_libs "$root/qemu/lib" "$qemu_mods/accel-tcg-x86_64.so"
+fi
 for f in $firmware; do
 	cp -L "/usr/share/qemu/$f" "$root/qemu/share/" 2>/dev/null ||
 		cp -L "/usr/share/seabios/$f" "$root/qemu/share/"

@@ -26,19 +26,16 @@
 #   2      usage error, or the host lacks the kernel/qemu/busybox
 #   124    the guest did not finish within --timeout (hang)
 #   125    the guest died without reporting (panic, crash, boot failure)
-#   126    the guest died of qemu's stale-int3 race (see README): the
-#          emulator's fault, not the guest's code; callers may boot again
 #   130    interrupted (SIGINT/SIGTERM/SIGHUP) on the host
 #
 # Environment:
 #   FSK_VM_VERBOSE=1    boot without "quiet": show the kernel's messages
 #   FSK_VM_APPEND="..." extra kernel command line
-#   FSK_VM_QEMU=...     qemu binary (default: qemu-system-x86_64)
+#   FSK_VM_QEMU=...     qemu binary (default: qemu-system-x86_64), 10.0 or
+#                       newer: 7.2's multi-threaded TCG races the kernel's
+#                       live code patching and kills guests (see README)
 #   FSK_VM_TCG_THREAD=single  one host thread for all vCPUs instead of one
-#                       each (multi, the default): slower with --smp > 1, but
-#                       immune to qemu 7.2's multi-threaded TCG race with the
-#                       kernel's live text patching (static keys), which very
-#                       rarely kills a guest with "Oops: int3" (see README)
+#                       each (multi, the default): slower with --smp > 1
 #
 # Caches (per kernel, rebuilt when their inputs change) live in
 # build/vm/KVER/ of the repository: initramfs.cpio, and the ELF vmlinux
@@ -91,7 +88,10 @@ bz_image=/boot/vmlinuz-$kver
 qemu=${FSK_VM_QEMU:-qemu-system-x86_64}
 tcg_thread=${FSK_VM_TCG_THREAD:-multi}
 [[ $tcg_thread =~ ^(single|multi)$ ]] || die "FSK_VM_TCG_THREAD must be single or multi, not '$tcg_thread'"
-command -v "$qemu" >/dev/null || die "$qemu not found (install qemu-system-x86)"
+command -v "$qemu" >/dev/null || die "$qemu not found (tools/install-deps.sh installs it)"
+qemu_version=$("$qemu" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9][0-9.]*\).*/\1/p')
+[ "${qemu_version%%.*}" -ge 10 ] 2>/dev/null ||
+	die "$qemu is version ${qemu_version:-unknown}; 10.0 or newer is needed (tools/install-deps.sh installs it from bookworm-backports): older multi-threaded TCG runs stale code after the kernel patches it (tools/vm/README.md)"
 
 cache_dir=$repo_root/build/vm/$kver
 mkdir -p "$cache_dir"
@@ -262,39 +262,6 @@ fi
 if [ -s "$exit_file" ]; then
 	exit "$(cat "$exit_file")"
 fi
-# qemu 7.2's multi-threaded TCG can leave a vCPU running a stale int3 after
-# the kernel patched it out (README: Known problem): it dies of "Oops: int3",
-# or, where kprobes "back up over the missing int3", takes the same trap
-# forever until the soft lockup detector panics the guest. Only the dying
-# CPU's own report counts: an int3 Oops whose Code: line shows that the byte
-# before the trapping RIP is no int3 (0xcc) any more, or a soft lockup whose
-# stuck CPU's own RIP is the int3 handler. A genuine int3 (a BUG or a real
-# breakpoint still in memory) is a crash like any other.
-stale_int3() { # CONSOLE_LOG
-	perl -e '
-		my ($mode, $code) = ("", "");
-		while (my $line = <STDIN>) {
-			if ($mode eq "" && $line =~ /Oops: int3/) {
-				$mode = "oops";
-			} elsif ($mode eq "" && $line =~ /soft lockup - CPU#/) {
-				$mode = "lockup";
-			} elsif ($mode eq "oops" && $line =~ /\bCode: (.*)/) {
-				my @b = split " ", $1;
-				for my $i (1 .. $#b) {
-					exit($b[$i - 1] eq "cc" ? 1 : 0) if $b[$i] =~ /^<[0-9a-f]{2}>$/;
-				}
-				exit 1;
-			} elsif ($mode eq "lockup" && $line =~ /RIP: 0010:(\S+)/) {
-				exit($1 =~ /^asm_exc_int3\+/ ? 0 : 1);
-			}
-		}
-		exit 1;' <"$1"
-}
-if stale_int3 "$console_log"; then
-	echo "not ok - guest $kver died of qemu's stale-int3 race (emulator fault, see tools/vm/README.md)"
-	grep -m1 -B2 -A14 -E 'Oops: int3|soft lockup' "$console_log" | sed 's/^/# /'
-	exit 126
-fi
 if [ $vm_status = 124 ] || [ $vm_status = 137 ]; then
 	reason=timeout
 	code=124
@@ -303,6 +270,14 @@ else
 	code=125
 fi
 echo "not ok - guest $kver did not finish ($reason)"
+# A log that shows only its tail loses the report that matters: the first.
+. "$script_dir/kernel-log.sh"
+first_report="$fsk_kernel_log_bad|Kernel panic"
+first=$(grep -m1 -n -E "$first_report" "$console_log" | cut -d: -f1)
+if [ -n "$first" ]; then
+	echo "# the first report, console line $first:"
+	sed -n "${first},$((first + 60))p" "$console_log" | sed 's/^/# /'
+fi
 echo "# last console lines:"
 tail -n 30 "$console_log" | sed 's/^/# /'
 exit $code
