@@ -95,6 +95,7 @@ tests=(
 	aio_poll_listener
 	io_uring_poll_listener
 	io_uring_multishot_accept
+	backlog_bound
 	md5_hotplug_close
 	unload
 )
@@ -650,6 +651,10 @@ t_io_uring_poll_listener() {
 
 t_io_uring_multishot_accept() {
 	safety uring -m multishot -n 20
+}
+
+t_backlog_bound() {
+	safety backlog-bound
 }
 
 # Last but unload: on a module that frees the key twice, the guest dies.

@@ -54,6 +54,12 @@ struct fsk_listener {
 	/* After an RCU grace period: readers have their clone references. */
 	struct rcu_work release_work;
 	struct fsk_clone_wq **clone_wqs;
+	/*
+	 * Some clone may hold more than its share of the backlog (lookup.c):
+	 * every SYN then weighs the listener as a whole. Read by every SYN,
+	 * written when that changes.
+	 */
+	bool backlog_pressure;
 	/* Indexed by CPU id; NULL where the CPU has no clone (yet). */
 	struct sock *clones[];
 };

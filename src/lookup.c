@@ -36,6 +36,60 @@ static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *loc
 }
 
 /*
+ * listen(fd, B) bounds the listener as a whole, as on stock Linux: the
+ * kernel drops a SYN (ListenOverflows) when more than B connections wait in
+ * the accept queue, and answers with a cookie once B requests are in the SYN
+ * queue, whichever CPUs they came in on. Each clone's queues are its own, so
+ * the limit the kernel checks on a clone (sk_max_ack_backlog) is set here,
+ * for each SYN, from the listener's B. A clone below its share of B (B over
+ * the online CPUs) checks against that share, reading nothing but its own
+ * queue: all of them below it, the listener is below B plus one per CPU. A
+ * clone at its share, or any SYN while some clone holds more than its share,
+ * weighs the listener as a whole, as percpu_counter_compare() does near its
+ * limit: the clone may then take what the others leave of B. SYNs that all
+ * come in on one CPU fill the whole backlog there.
+ */
+static void fsk_clone_backlog(struct fsk_listener *l, struct sock *local)
+{
+	u32 max = READ_ONCE(l->parent->sk_max_ack_backlog);
+	u32 share = max / num_online_cpus();
+	u32 qlen = inet_csk_reqsk_queue_len(local);
+	u32 acked = READ_ONCE(local->sk_ack_backlog);
+	u32 other_qlen, other_acked, limit = share;
+	bool over = false;
+	int cpu;
+
+	if (!READ_ONCE(l->backlog_pressure) && qlen < share && acked <= share)
+		goto set;
+	other_qlen = inet_csk_reqsk_queue_len(l->parent);
+	other_acked = READ_ONCE(l->parent->sk_ack_backlog);
+	for_each_possible_cpu(cpu) {
+		struct sock *clone = READ_ONCE(l->clones[cpu]);
+		u32 q, a;
+
+		if (!clone || clone == local)
+			continue;
+		q = inet_csk_reqsk_queue_len(clone);
+		a = READ_ONCE(clone->sk_ack_backlog);
+		over |= q > share || a > share + 1;
+		other_qlen += q;
+		other_acked += a;
+	}
+	if (!over && qlen < share && acked <= share) {
+		WRITE_ONCE(l->backlog_pressure, false);
+		goto set;
+	}
+	/* The kernel's checks: qlen >= limit (cookies), acked > limit (drop). */
+	limit = min(other_qlen < max ? max - other_qlen : 0,
+		    other_acked < max ? max - other_acked : 0);
+	if (!READ_ONCE(l->backlog_pressure))
+		WRITE_ONCE(l->backlog_pressure, true);
+set:
+	if (READ_ONCE(local->sk_max_ack_backlog) != limit)
+		WRITE_ONCE(local->sk_max_ack_backlog, limit);
+}
+
+/*
  * The kernel checks a SYN against the listener its lookup returns: MD5 and AO
  * keys, GTSM (IP_MINTTL, IPV6_MINHOPCOUNT), socket filters, IPsec policy, a
  * listener's own TFO key; and the connection inherits its mark, device,
@@ -109,8 +163,10 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 		/* rmmod: no new handshake on a clone (fsk_listen_dismantle). */
 		if (th->syn && READ_ONCE(fsk_listen_stopping))
 			return sk;
-		if (th->syn)
+		if (th->syn) {
+			fsk_clone_backlog(l, clone);
 			fsk_count(fsk_net(net), listen_syn_local);
+		}
 	}
 	return clone;
 }

@@ -560,6 +560,7 @@ static const struct {
 	{ "aio-poll", cmd_aio_poll },
 	{ "uring", cmd_uring },
 	{ "md5-hotplug", cmd_md5_hotplug },
+	{ "backlog-bound", cmd_backlog_bound },
 };
 
 static void usage(void)

@@ -1262,3 +1262,86 @@ int cmd_md5_hotplug(const struct llt_opts *o)
 	sf_end(o, &a, "md5-hotplug");
 	return 0;
 }
+
+/* ------------------------------------------------------------ the listener's backlog */
+
+#define BACKLOG_B	8
+
+/*
+ * SYNs from @ncpus CPUs, @per_cpu each, at a listener nobody accepts on; the
+ * connections it queued, counted by draining it.
+ */
+static int backlog_queued(int lfd, const union sockaddr_any *sa, socklen_t len,
+			  int ncpus, int per_cpu)
+{
+	int fds[LLT_MAX_CPUS * 4 * (BACKLOG_B + 1)], n = 0, queued = 0, cpu, i, fd;
+
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		xpin(llt_cpus[cpu]);
+		for (i = 0; i < per_cpu && n < (int)(sizeof(fds) / sizeof(fds[0])); i++) {
+			fd = tcp_socket(sa->sa.sa_family);
+			if (fcntl(fd, F_SETFL, O_NONBLOCK))
+				die("fcntl O_NONBLOCK: %s", errname(errno));
+			if (connect(fd, &sa->sa, len) && errno != EINPROGRESS)
+				die("connect: %s", errname(errno));
+			fds[n++] = fd;
+		}
+	}
+	unpin();
+	/* Loopback handshakes are done by now; a dropped SYN's retry is 1 s away. */
+	sleep_ms(300);
+	while ((fd = accept_nb(lfd)) >= 0) {
+		queued++;
+		close(fd);
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return queued;
+}
+
+/*
+ * listen(fd, B) bounds the listener as a whole: on stock Linux its accept
+ * queue holds B + 1 connections (sk_acceptq_is_full() is "more than B"),
+ * whichever CPUs the SYNs came in on, and the SYNs beyond are dropped and
+ * counted in ListenOverflows. With clones, the listener holds no more than
+ * that plus one per CPU (README), and no fewer than stock: SYNs that all
+ * arrive on one CPU fill the whole backlog there.
+ */
+int cmd_backlog_bound(const struct llt_opts *o)
+{
+	const char *what = sf_what(o);
+	int per_cpu = 4 * (BACKLOG_B + 1), max = BACKLOG_B + 1, ncpus, lfd, n, round;
+	long long ovf0, ovf;
+	struct llt_stats a;
+	union sockaddr_any sa;
+	socklen_t len;
+
+	ncpus = llt_ncpus < LLT_MAX_CPUS ? llt_ncpus : LLT_MAX_CPUS;
+	if (!o->expect_stock)
+		max += ncpus;
+	sf_begin(o, &a);
+	for (round = 0; round < 2; round++) {
+		int from = round ? 1 : ncpus;
+
+		sa_make(&sa, &len, AF_INET, "127.0.0.1", sf_port(o, round));
+		lfd = listener_at(AF_INET, "127.0.0.1", sf_port(o, round), BACKLOG_B);
+		if (!sf_managed(o, &a, "backlog-bound")) {
+			close(lfd);
+			return 1;
+		}
+		stats_read(&a);
+		ovf0 = netstat_get("ListenOverflows");
+		n = backlog_queued(lfd, &sa, len, from, per_cpu);
+		ovf = netstat_get("ListenOverflows") - ovf0;
+		note("%s: listen(fd, %d), %d SYNs from each of %d CPU(s): %d connections queued, "
+		     "ListenOverflows +%lld", what, BACKLOG_B, per_cpu, from, n, ovf);
+		check(n >= BACKLOG_B + 1 && n <= max,
+		      "%s: the listener queued %d connections with SYNs from %d CPU(s); "
+		      "stock Linux queues %d%s", what, n, from, BACKLOG_B + 1,
+		      o->expect_stock ? "" : ", the README allows one more per CPU");
+		check(ovf > 0, "%s: ListenOverflows did not move", what);
+		close(lfd);
+	}
+	sf_end(o, &a, "backlog-bound");
+	return 0;
+}
