@@ -65,6 +65,8 @@ tests=(
 	ipv6_wildcard
 	ipv6_loopback
 	ipv4_mapped_ipv6
+	ipv6_link_local
+	ipv6_v6only
 	two_netns
 	reuseport_incoming_cpu
 	opt_defer_accept
@@ -330,6 +332,27 @@ t_ipv6_loopback() {
 
 t_ipv4_mapped_ipv6() {
 	llt serve -f 6 -l :: -6 0 -F 4 -c 127.0.0.1 -n 60 || fail "serve"
+}
+
+# A link of its own: fe80::1 on the server's end of a veth, fe80::2 on the
+# client's; the listener binds fe80::1 with its scope.
+t_ipv6_link_local() {
+	local s=${netns_prefix}ll-s c=${netns_prefix}ll-c out
+
+	netns_add "$s"
+	netns_add "$c"
+	out=$(ip link add fskll0 netns "$s" type veth peer name fskll1 netns "$c" 2>&1 &&
+	      ip -n "$s" addr add fe80::1/64 dev fskll0 nodad 2>&1 &&
+	      ip -n "$c" addr add fe80::2/64 dev fskll1 nodad 2>&1 &&
+	      ip -n "$s" link set fskll0 up 2>&1 &&
+	      ip -n "$c" link set fskll1 up 2>&1) || fail "veth: $out"
+	need "$llt" "make -C selftests/llt"
+	safety_in "$s" "$s" ipv6-corners -m linklocal -l 'fe80::1%fskll0' \
+		-c 'fe80::1%fskll1' -e "$c" -n 10
+}
+
+t_ipv6_v6only() {
+	safety ipv6-corners -m v6only
 }
 
 t_two_netns() {

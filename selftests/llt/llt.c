@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -242,10 +243,19 @@ void sa_make(union sockaddr_any *sa, socklen_t *len, int family,
 {
 	memset(sa, 0, sizeof(*sa));
 	if (family == AF_INET6) {
+		char a[INET6_ADDRSTRLEN], *scope;
+
+		/* ADDR%DEV: a scope, by device name in the current netns. */
+		snprintf(a, sizeof(a), "%s", addr);
+		scope = strchr(a, '%');
+		if (scope)
+			*scope++ = 0;
 		sa->in6.sin6_family = AF_INET6;
 		sa->in6.sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &sa->in6.sin6_addr) != 1)
+		if (inet_pton(AF_INET6, a, &sa->in6.sin6_addr) != 1)
 			die("bad IPv6 address %s", addr);
+		if (scope && !(sa->in6.sin6_scope_id = if_nametoindex(scope)))
+			die("no device %s here for the scope of %s", scope, addr);
 		*len = sizeof(sa->in6);
 	} else {
 		sa->in4.sin_family = AF_INET;
@@ -561,6 +571,7 @@ static const struct {
 	{ "uring", cmd_uring },
 	{ "md5-hotplug", cmd_md5_hotplug },
 	{ "backlog-bound", cmd_backlog_bound },
+	{ "ipv6-corners", cmd_ipv6_corners },
 };
 
 static void usage(void)
@@ -569,7 +580,7 @@ static void usage(void)
 
 	fprintf(stderr, "usage: llt SUBCOMMAND [-p PORT] [-n N] [-d MS] [-r FILE] [-m MODE]\n"
 		"           [-f 4|6] [-F 4|6] [-l ADDR] [-c ADDR] [-6 0|1] [-R N] [-S]\n"
-		"           [-C CPU] [-N COUNT] [-B MS] [-Z]\nsubcommands:");
+		"           [-C CPU] [-N COUNT] [-B MS] [-Z] [-e NETNS]\nsubcommands:");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(stderr, " %s", cmds[i].name);
 	fprintf(stderr, "\n");
@@ -595,7 +606,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	llt_debug_kernel = getenv("FSK_DEBUG_KERNEL") && !strcmp(getenv("FSK_DEBUG_KERNEL"), "1");
 	optind = 2;
-	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:")) != -1) {
+	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:e:")) != -1) {
 		switch (c) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.conns = atoi(optarg); break;
@@ -613,6 +624,7 @@ int main(int argc, char **argv)
 		case 'N': o.count = atoi(optarg); break;
 		case 'Z': o.port_zero = true; break;
 		case 'B': o.bound_ms = atoi(optarg); break;
+		case 'e': o.netns = optarg; break;
 		default: usage();
 		}
 	}

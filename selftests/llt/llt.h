@@ -30,6 +30,7 @@ struct llt_opts {
 	int count;		/* number of objects (memory) */
 	bool port_zero;		/* listeners bind port 0, as test servers do */
 	int bound_ms;		/* a time bound (accept-courtesy) */
+	const char *netns;	/* another netns, by name (the clients') */
 };
 
 /* /proc/net/fastsocket, by column name and CPU. */
@@ -139,5 +140,6 @@ int cmd_aio_poll(const struct llt_opts *o);
 int cmd_uring(const struct llt_opts *o);
 int cmd_md5_hotplug(const struct llt_opts *o);
 int cmd_backlog_bound(const struct llt_opts *o);
+int cmd_ipv6_corners(const struct llt_opts *o);
 
 #endif

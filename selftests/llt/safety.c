@@ -1345,3 +1345,169 @@ int cmd_backlog_bound(const struct llt_opts *o)
 	sf_end(o, &a, "backlog-bound");
 	return 0;
 }
+
+/* ------------------------------------------------------------ IPv6 corners */
+
+/* Into the netns /run/netns/@name; returns the way back for netns_leave(). */
+static int netns_enter(const char *name)
+{
+	int back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (back < 0 || fd < 0 || setns(fd, CLONE_NEWNET))
+		die("setns %s: %s", path, errname(errno));
+	close(fd);
+	return back;
+}
+
+static void netns_leave(int back)
+{
+	if (setns(back, CLONE_NEWNET))
+		die("setns back: %s", errname(errno));
+	close(back);
+}
+
+/* One connection from @cfd to @lfd; the accepted socket, or -1 (and why). */
+static int v6_accept_one(const char *what, int lfd, int cfd, const union sockaddr_any *to,
+			 socklen_t len)
+{
+	int err = connect_within(cfd, to, len, DROP_WAIT_MS), afd;
+
+	if (err) {
+		fail("%s: connect to %s: %s", what, sa_str(to), errname(err));
+		return -1;
+	}
+	afd = accept_wait(lfd, 3000, &err);
+	if (afd < 0)
+		fail("%s: accept: %s", what, errname(err));
+	return afd;
+}
+
+/*
+ * A link-local listener, bound with its scope id, takes connections from its
+ * link only and hands its device on to them, as on stock Linux. The client
+ * (netns @o->caddr's side of a veth) reaches fe80::1 over its own end.
+ */
+static void v6_link_local(const struct llt_opts *o, const char *client_ns)
+{
+	const char *what = sf_what(o);
+	int lfd, cfd, afd, i, back, n = o->conns ? o->conns : 10;
+	union sockaddr_any to, peer;
+	socklen_t len, plen;
+	struct llt_stats a, b;
+	char dev[IFNAMSIZ] = "", want[IFNAMSIZ];
+	socklen_t dlen;
+
+	snprintf(want, sizeof(want), "%s", strchr(o->laddr, '%') + 1);
+	sf_begin(o, &a);
+	lfd = listener_at(AF_INET6, o->laddr, sf_port(o, 0), 64);
+	if (!sf_managed(o, &a, "ipv6 link-local"))
+		goto out;
+	stats_read(&a);
+	for (i = 0; i < n; i++) {
+		back = netns_enter(client_ns);
+		sa_make(&to, &len, AF_INET6, o->caddr, sf_port(o, 0));
+		cfd = tcp_socket(AF_INET6);
+		netns_leave(back);
+		afd = v6_accept_one(what, lfd, cfd, &to, len);
+		if (afd >= 0) {
+			plen = sizeof(peer);
+			dlen = sizeof(dev);
+			if (getpeername(afd, &peer.sa, &plen) ||
+			    getsockopt(afd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen))
+				die("getpeername/SO_BINDTODEVICE: %s", errname(errno));
+			check(IN6_IS_ADDR_LINKLOCAL(&peer.in6.sin6_addr) && peer.in6.sin6_scope_id,
+			      "%s: the peer %s is not link-local with a scope", what,
+			      sa_str(&peer));
+			check(!strcmp(dev, want), "%s: the connection is bound to '%s', not %s",
+			      what, dev, want);
+			close(afd);
+		}
+		close(cfd);
+	}
+	stats_read(&b);
+	note("%s: %d connections to [%s] from netns %s, peer scope and device %s kept",
+	     what, n, o->laddr, client_ns, want);
+	if (!o->expect_stock)
+		check(stats_delta(&a, &b, "listen_syn_local", -1) >= n,
+		      "%s: listen_syn_local +%lld for %d SYNs: the clones did not take them",
+		      what, stats_delta(&a, &b, "listen_syn_local", -1), n);
+out:
+	close(lfd);
+	sf_end(o, &a, "ipv6 link-local");
+}
+
+/*
+ * IPV6_V6ONLY on a wildcard listener: on, an IPv4 client is refused and an
+ * IPv6 one accepted; off, both are, the IPv4 peer as ::ffff:127.0.0.1.
+ */
+static void v6_v6only(const struct llt_opts *o)
+{
+	const char *what = sf_what(o);
+	union sockaddr_any to4, to6, peer;
+	socklen_t len4, len6, plen;
+	int v6only, lfd, cfd, afd, err, port;
+	struct llt_stats a;
+
+	for (v6only = 1; v6only >= 0; v6only--) {
+		port = sf_port(o, 1 + v6only);
+		sf_begin(o, &a);
+		sa_make(&to4, &len4, AF_INET, "127.0.0.1", port);
+		sa_make(&to6, &len6, AF_INET6, "::1", port);
+		lfd = tcp_socket(AF_INET6);
+		xsetint(lfd, IPPROTO_IPV6, IPV6_V6ONLY, v6only, "IPV6_V6ONLY");
+		xsetint(lfd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+		sa_make(&peer, &plen, AF_INET6, "::", port);
+		xbind(lfd, &peer, plen);
+		xlisten(lfd, 64);
+		if (!sf_managed(o, &a, "ipv6 v6only")) {
+			close(lfd);
+			continue;
+		}
+		cfd = tcp_socket(AF_INET6);
+		afd = v6_accept_one(what, lfd, cfd, &to6, len6);
+		if (afd >= 0)
+			close(afd);
+		close(cfd);
+		cfd = tcp_socket(AF_INET);
+		if (v6only) {
+			err = connect_within(cfd, &to4, len4, DROP_WAIT_MS);
+			check(err == ECONNREFUSED, "%s: IPV6_V6ONLY=1: an IPv4 client got %s, "
+			      "stock Linux refuses it", what, err ? errname(err) : "connected");
+		} else {
+			afd = v6_accept_one(what, lfd, cfd, &to4, len4);
+			if (afd >= 0) {
+				plen = sizeof(peer);
+				if (getpeername(afd, &peer.sa, &plen))
+					die("getpeername: %s", errname(errno));
+				check(peer.sa.sa_family == AF_INET6 &&
+				      IN6_IS_ADDR_V4MAPPED(&peer.in6.sin6_addr),
+				      "%s: IPV6_V6ONLY=0: the IPv4 peer is %s, not v4-mapped",
+				      what, sa_str(&peer));
+				close(afd);
+			}
+		}
+		close(cfd);
+		note("%s: IPV6_V6ONLY=%d on [::]:%d: IPv6 accepted, IPv4 %s", what, v6only,
+		     port, v6only ? "refused" : "accepted as v4-mapped");
+		close(lfd);
+		sf_end(o, &a, "ipv6 v6only");
+	}
+}
+
+/* -m linklocal -l fe80::1%DEV -c fe80::1%CLIENTDEV -e CLIENT_NETNS, or -m v6only. */
+int cmd_ipv6_corners(const struct llt_opts *o)
+{
+	if (o->mode && !strcmp(o->mode, "linklocal")) {
+		if (!o->laddr || !strchr(o->laddr, '%') || !o->caddr || !o->netns)
+			die("ipv6-corners -m linklocal: -l ADDR%%DEV -c ADDR%%DEV -e NETNS");
+		v6_link_local(o, o->netns);
+	} else if (o->mode && !strcmp(o->mode, "v6only")) {
+		v6_v6only(o);
+	} else {
+		die("ipv6-corners: -m linklocal or -m v6only");
+	}
+	return 0;
+}
