@@ -49,6 +49,7 @@ c6=fd77::1
 s6=fd77::2
 conns=${FSK_RFD_CONNS:-1000}
 frames=${FSK_RFD_FRAMES:-100000}
+live_frames=${FSK_RFD_LIVE_FRAMES:-20000}
 traffic_s=${FSK_RFD_TRAFFIC_S:-2}
 work=/tmp/fsk-rfd
 test_timeout=150
@@ -71,9 +72,11 @@ tests=(
 	ethtool_rules
 	reattach_under_traffic_generic
 	reattach_under_traffic_native
+	bad_frames_under_traffic
 	sysctl_flips_under_traffic
 	range_changes_under_traffic
 	cpu_offline_online
+	rmmod_while_attached
 	unload
 )
 
@@ -229,13 +232,20 @@ peer_tx() { # on|off
 	out=$(sn ethtool -K $sdev tx "$1" 2>&1) || fail "ethtool -K $sdev tx $1: $out"
 }
 
-# redirected_total -> REPLY: the program's "redirected" summed over CPUs.
-redirected_total() {
+# status_total COLUMN -> REPLY: a column of the program's counters in
+# fastsocketctl status, summed over CPUs.
+status_total() {
 	local out
 
 	out=$(cn "$ctl" status 2>&1) || fail "status: $out"
-	REPLY=$(awk '$1 == "cpu" && $2 == "ports" { for (i = 1; i <= NF; i++) col[$i] = i; t = 1; next }
-		t && $1 ~ /^cpu[0-9]+$/ { s += $col["redirected"] } END { print s + 0 }' <<<"$out")
+	REPLY=$(awk -v c="$1" '$1 == "cpu" && $2 == "ports" { for (i = 1; i <= NF; i++) col[$i] = i; t = 1; next }
+		t && $1 ~ /^cpu[0-9]+$/ { s += $col[c] } END { print (c in col) ? s + 0 : "none" }' <<<"$out")
+	[ "$REPLY" != none ] || fail "fastsocketctl status has no column $1"
+}
+
+# redirected_total -> REPLY: the program's "redirected" summed over CPUs.
+redirected_total() {
+	status_total redirected
 }
 
 pct() { # PART WHOLE: one decimal, without an exec
@@ -892,6 +902,28 @@ under_traffic() {
 t_reattach_under_traffic_generic() { under_traffic generic; }
 t_reattach_under_traffic_native() { under_traffic native; }
 
+# Random, mutated and truncated frames (rfd_frames' generator) sent from the
+# server's end of the veth at the live program while connections run: the
+# program counts the malformed ones and passes them on untouched, and no
+# connection is lost.
+t_bad_frames_under_traffic() {
+	local out before
+
+	ctl_attach generic
+	traffic_start
+	status_total malformed
+	before=$REPLY
+	out=$(sn "$bin/rfd_frames" --send $sdev --frames "$live_frames" --seed "$RANDOM" 2>&1) ||
+		fail "rfd_frames --send: $out"
+	say "$out"
+	status_total malformed
+	say "the program counted $((REPLY - before)) malformed frames"
+	[ $((REPLY - before)) -gt 0 ] || fail "no malformed frame counted"
+	steered_under_traffic
+	traffic_end
+	ctl_detach
+}
+
 t_sysctl_flips_under_traffic() {
 	local end i=0
 
@@ -983,6 +1015,27 @@ t_cpu_offline_online() {
 	ctl_attach generic
 	status_says 0 "program "
 	client_all 200
+	ctl_detach
+}
+
+# rmmod with the program attached, under traffic: the program stays and
+# goes on steering by the port rule (connections the kernel now gives any
+# port land on any CPU), nothing is lost; then the module is back, and
+# steering exact, for the tests after.
+t_rmmod_while_attached() {
+	local out sysctls
+
+	ctl_attach generic
+	traffic_start
+	out=$(rmmod $mod 2>&1) || fail "rmmod with the program attached: $out"
+	say "rmmod under traffic with the program attached"
+	pause 1
+	out=$(insmod "$ko" 2>&1) || fail "insmod $ko: $out"
+	sysctls=$(cn sh -c 'echo 1 >/proc/sys/net/fastsocket/enabled' 2>&1) ||
+		fail "enabling fastsocket in $cns again: $sysctls"
+	ctl_attach generic
+	steered_under_traffic
+	traffic_end
 	ctl_detach
 }
 

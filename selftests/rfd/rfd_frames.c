@@ -19,6 +19,10 @@
  *
  * usage: rfd_frames [--frames N] [--seed S] [-v]
  * Prints "# ..." diagnostics and one summary line; exits 0 when all held.
+ *
+ * rfd_frames --send IFNAME [--frames N] [--seed S] sends the same random,
+ * mutated and truncated frames out of IFNAME instead (a packet socket), at
+ * a live program on the other end of a veth, and prints how many it sent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -649,14 +656,48 @@ static void pin(int cpu)
 		die("pin to cpu%d: %s", cpu, strerror(errno));
 }
 
+/* The random frames, out of @ifname: what a live program must survive. */
+static int send_frames(const char *ifname, unsigned long long total)
+{
+	struct sockaddr_ll to = { .sll_family = AF_PACKET };
+	unsigned long long sent = 0, refused = 0, i;
+	__u8 f[FRAME_MAX];
+	unsigned int len;
+	int fd;
+
+	to.sll_ifindex = if_nametoindex(ifname);
+	if (!to.sll_ifindex)
+		die("no device %s", ifname);
+	to.sll_halen = 6;
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("packet socket: %s", strerror(errno));
+	for (i = 0; i < total; i++) {
+		random_frame(f, &len);
+		memcpy(to.sll_addr, f, 6);
+		/* veth refuses frames shorter than an Ethernet header, as it should. */
+		if (sendto(fd, f, len, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)len)
+			sent++;
+		else if (errno == EINVAL || errno == EMSGSIZE)
+			refused++;
+		else
+			die("send on %s: %s", ifname, strerror(errno));
+	}
+	close(fd);
+	printf("sent %llu frames on %s (%llu refused by the device)\n", sent, ifname, refused);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "frames", required_argument, NULL, 'n' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "send", required_argument, NULL, 'i' },
 		{ }
 	};
+	const char *send_if = NULL;
 	__u64 possible[MAX_CPUS / 64], online[MAX_CPUS / 64];
 	struct fsk_rfd_stats st[MAX_CPUS];
 	unsigned long long total = 100000, done = 0, per, got[C_NR];
@@ -679,12 +720,17 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = true;
 			break;
+		case 'i':
+			send_if = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: rfd_frames [--frames N] [--seed S] [-v]\n");
+			fprintf(stderr, "usage: rfd_frames [--frames N] [--seed S] [-v] [--send IFNAME]\n");
 			return 2;
 		}
 	}
 	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
+	if (send_if)
+		return send_frames(send_if, total);
 
 	nslots = read_cpus("/sys/devices/system/cpu/possible", possible, MAX_CPUS / 64);
 	read_cpus("/sys/devices/system/cpu/online", online, MAX_CPUS / 64);
