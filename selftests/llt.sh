@@ -37,6 +37,8 @@ sysctl_dir=/proc/sys/net/fastsocket
 procfile=/proc/net/fastsocket
 netns_prefix=fsk-llt-
 nginx_requests=${FSK_LLT_NGINX_REQUESTS:-$((FSK_DEBUG_KERNEL ? 2000 : 10000))}
+# Seconds between the steps of nginx_lifecycle (reloads, upgrade).
+nginx_phase_s=$((FSK_DEBUG_KERNEL ? 6 : 3))
 stock_only=${FSK_LLT_STOCK:-0}
 courtesy_bound_ms=${FSK_LLT_COURTESY_BOUND_MS:-50}
 test_timeout=$((FSK_DEBUG_KERNEL ? 300 : 90))
@@ -83,6 +85,7 @@ tests=(
 	cpu_hotplug
 	hotplug_under_traffic
 	nginx
+	nginx_lifecycle
 	md5_after_listen
 	minttl_after_listen
 	minhopcount_after_listen
@@ -168,12 +171,16 @@ cleanup() {
 		done <"$work/pids"
 		: >"$work/pids"
 	fi
-	if [ -s "$work/nginx/nginx.pid" ]; then
-		# Its workers went with the test's process group.
-		read -r pid <"$work/nginx/nginx.pid"
+	for f in "$work"/nginx/nginx.pid.oldbin "$work"/nginx/nginx.pid; do
+		[ -s "$f" ] || continue
+		# A daemon master leads a session of its own: workers, and a new
+		# master from a binary upgrade, are in it. Without daemon, they
+		# went with the test's process group.
+		read -r pid <"$f"
+		pkill -KILL -s "$pid" 2>/dev/null && echo "cleanup: killed nginx session $pid"
 		kill -KILL "$pid" 2>/dev/null && echo "cleanup: killed nginx $pid"
-		rm -f "$work/nginx/nginx.pid"
-	fi
+		rm -f "$f"
+	done
 	for f in /sys/devices/system/cpu/cpu*/online; do
 		[ -w "$f" ] || continue
 		read -r v <"$f"
@@ -490,6 +497,150 @@ wrk_parse() {
 	[ -n "$requests" ] || { show "$1"; fail "cannot parse wrk's output"; }
 }
 
+# nginx_conf DIR LISTEN_OPTIONS on|off: the configuration of the nginx tests,
+# listening on $port, daemon or not.
+nginx_conf() {
+	cat >"$1/nginx.conf" <<-EOF
+	worker_processes $ncpu;
+	daemon $3;
+	worker_cpu_affinity auto;
+	user root;
+	pid $1/nginx.pid;
+	error_log $1/error.log warn;
+	events {
+		worker_connections 1024;
+		accept_mutex off;
+	}
+	http {
+		log_format st '\$status';
+		access_log $1/access.log st buffer=64k flush=1s;
+		client_body_temp_path $1/tmp/body;
+		proxy_temp_path $1/tmp/proxy;
+		fastcgi_temp_path $1/tmp/fastcgi;
+		uwsgi_temp_path $1/tmp/uwsgi;
+		scgi_temp_path $1/tmp/scgi;
+		default_type text/plain;
+		server {
+			listen 127.0.0.1:$port$2;
+			root $1/www;
+		}
+	}
+	EOF
+}
+
+# listen_backlog PORT: the backlog ss shows for the listener on PORT.
+listen_backlog() {
+	local -a w
+
+	REPLY=
+	while read -ra w; do
+		[ "${w[0]}" = LISTEN ] && [[ ${w[3]} == *:$1 ]] && REPLY=${w[2]}
+	done < <(ss -Hltn "sport = :$1")
+}
+
+# nginx_pid DIR [FILE]: the master's pid from its pid file, once it is there.
+nginx_pid() {
+	local f=$1/${2:-nginx.pid} i
+
+	REPLY=
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$f" ] && read -r REPLY <"$f" && [ -n "$REPLY" ] &&
+			kill -0 "$REPLY" 2>/dev/null && { echo "$REPLY" >>"$work/pids"; return 0; }
+		pause 0.1
+	done
+	fail "no nginx master in $f"
+}
+
+# nginx's own lifecycle under wrk load, with zero errors: a reload with the
+# same configuration (SIGHUP: new workers, the listening socket kept, its
+# clones unchanged), a reload that changes the listener's backlog and
+# receive buffer (nginx sets SO_RCVBUF and calls listen() again on the same
+# socket: the clones copy both), and a binary upgrade (USR2: a new master
+# inherits the listening socket; QUIT: the old master and its workers go).
+# The listener is one socket throughout, managed, and its clones still take
+# the connections at the end.
+t_nginx_lifecycle() {
+	local dir=$work/nginx master old wpid t0 k phase
+	local -A before=() delta=()
+
+	command -v nginx >/dev/null || fail "nginx is not installed"
+	command -v wrk >/dev/null || fail "wrk is not installed"
+	mkdir -p "$dir/www" "$dir/tmp"
+	printf '%063d\n' 0 >"$dir/www/64.txt"
+	nginx_conf "$dir" "" on
+	fsk_set enabled 1
+	counters
+	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
+	# By its path: a binary upgrade executes argv[0] again.
+	"$(command -v nginx)" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" ||
+		fail "nginx did not start"
+	nginx_pid "$dir"
+	master=$REPLY
+	counters
+	[ $((CNT[listen_managed] - before[listen_managed])) = 1 ] ||
+		fail "listen_managed +$((CNT[listen_managed] - before[listen_managed])), expected +1"
+	listen_backlog "$port"
+	say "nginx master $master, listener backlog $REPLY, managed"
+	bg wrk wrk -t2 -c20 -d"$((nginx_phase_s * 4 + 2))s" -H 'Connection: close' \
+		"http://127.0.0.1:$port/64.txt"
+	wpid=$bg_pid
+	pause "$nginx_phase_s"
+	kill -HUP "$master"
+	say "reload (SIGHUP, same configuration)"
+	pause "$nginx_phase_s"
+	nginx_conf "$dir" " backlog=200 rcvbuf=96k" on
+	kill -HUP "$master"
+	pause "$nginx_phase_s"
+	listen_backlog "$port"
+	say "reload with backlog=200 rcvbuf=96k: the listener's backlog is now $REPLY"
+	[ "$REPLY" = 200 ] || fail "the listener's backlog is $REPLY after the reload, not 200"
+	old=$master
+	kill -USR2 "$old"
+	nginx_pid "$dir" nginx.pid.oldbin
+	[ "$REPLY" = "$old" ] || fail "nginx.pid.oldbin names $REPLY, not the old master $old"
+	for ((k = 0; k < 50; k++)); do
+		[ -s "$dir/nginx.pid" ] && read -r master <"$dir/nginx.pid" &&
+			[ "$master" != "$old" ] && break
+		pause 0.1
+	done
+	[ "$master" != "$old" ] || { show "$dir/error.log"; fail "no new master after USR2"; }
+	echo "$master" >>"$work/pids"
+	kill -QUIT "$old"
+	say "binary upgrade: new master $master, old master $old told to quit"
+	wait "$wpid" || { show "$work/wrk.out"; fail "wrk failed"; }
+	show "$work/wrk.out"
+	wrk_parse "$work/wrk.out"
+	say "nginx through its lifecycle: $requests requests, socket errors $errors, non-2xx $non2xx"
+	[ "$errors" = 0 ] && [ "$non2xx" = 0 ] ||
+		fail "errors during nginx's reloads and upgrade: $errors socket errors, $non2xx non-2xx"
+	kill -0 "$old" 2>/dev/null && { pause 2; kill -0 "$old" 2>/dev/null; } &&
+		fail "the old master $old is still there"
+	# The new master's workers on the same listener: the clones take SYNs.
+	counters
+	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
+	bg wrk2 wrk -t2 -c10 -d2s -H 'Connection: close' "http://127.0.0.1:$port/64.txt"
+	wait "$bg_pid" || { show "$work/wrk2.out"; fail "wrk failed"; }
+	wrk_parse "$work/wrk2.out"
+	counters
+	for k in listen_managed listen_syn_local accept_local accepted; do
+		delta[$k]=$((CNT[$k] - before[$k]))
+	done
+	say "after the upgrade: $requests requests, errors $errors; listen_managed" \
+		"+${delta[listen_managed]}, listen_syn_local +${delta[listen_syn_local]}," \
+		"accept_local +${delta[accept_local]} of accepted +${delta[accepted]}"
+	[ "$errors" = 0 ] || fail "$errors socket errors after the upgrade"
+	[ "${delta[listen_managed]}" = 0 ] || fail "a new managed listener: the socket was not inherited"
+	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no SYN went to a clone after the upgrade"
+	kill -QUIT "$master"
+	for ((k = 0; k < 100; k++)); do
+		kill -0 "$master" 2>/dev/null || break
+		pause 0.1
+	done
+	kill -0 "$master" 2>/dev/null && fail "nginx did not quit"
+	grep -E '\[(alert|emerg|crit)\]' "$dir/error.log" | sed 's/^/# /'
+	! grep -qE '\[(alert|emerg|crit)\]' "$dir/error.log" || fail "nginx logged errors"
+}
+
 t_nginx() {
 	local dir=$work/nginx pid wpid t0 el fd bad lines k requests errors non2xx
 	local -A before=() delta=()
@@ -498,32 +649,7 @@ t_nginx() {
 	command -v wrk >/dev/null || fail "wrk is not installed"
 	mkdir -p "$dir/www" "$dir/tmp"
 	printf '%063d\n' 0 >"$dir/www/64.txt"
-	cat >"$dir/nginx.conf" <<-EOF
-	worker_processes $ncpu;
-	worker_cpu_affinity auto;
-	user root;
-	daemon off;
-	pid $dir/nginx.pid;
-	error_log $dir/error.log warn;
-	events {
-		worker_connections 1024;
-		accept_mutex off;
-	}
-	http {
-		log_format st '\$status';
-		access_log $dir/access.log st buffer=64k flush=1s;
-		client_body_temp_path $dir/tmp/body;
-		proxy_temp_path $dir/tmp/proxy;
-		fastcgi_temp_path $dir/tmp/fastcgi;
-		uwsgi_temp_path $dir/tmp/uwsgi;
-		scgi_temp_path $dir/tmp/scgi;
-		default_type text/plain;
-		server {
-			listen 127.0.0.1:$port;
-			root $dir/www;
-		}
-	}
-	EOF
+	nginx_conf "$dir" "" off
 	fsk_set enabled 1
 	counters
 	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
