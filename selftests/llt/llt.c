@@ -578,6 +578,8 @@ static const struct {
 	{ "aio-poll", cmd_aio_poll },
 	{ "uring", cmd_uring },
 	{ "md5-hotplug", cmd_md5_hotplug },
+	{ "flood", cmd_flood },
+	{ "syn-flood", cmd_syn_flood },
 };
 
 static void usage(void)

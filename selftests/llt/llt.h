@@ -145,6 +145,8 @@ int cmd_accept_courtesy(const struct llt_opts *o);
 int cmd_aio_poll(const struct llt_opts *o);
 int cmd_uring(const struct llt_opts *o);
 int cmd_md5_hotplug(const struct llt_opts *o);
+int cmd_flood(const struct llt_opts *o);
+int cmd_syn_flood(const struct llt_opts *o);
 
 /* Traffic from another netns (traffic.c, for flood.c). */
 struct llt_traffic_sum {
