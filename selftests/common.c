@@ -4,6 +4,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -211,4 +214,125 @@ int write_file_atomic(const char *path, const char *text)
 	if (fclose(f))
 		return -1;
 	return rename(tmp, path);
+}
+
+/* ------------------------------------------------------------ raw TCP */
+
+struct tcp4_pkt {
+	struct iphdr ip;
+	struct tcphdr th;
+	unsigned char opts[4];
+} __attribute__((packed));
+
+int raw_tcp4_socket(void)
+{
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static unsigned short csum_fold(unsigned long sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+unsigned short tcp4_csum(struct in_addr src, struct in_addr dst,
+			 const void *seg, int len)
+{
+	const unsigned char *p = seg;
+	unsigned long sum = 0;
+	int i;
+
+	sum += (ntohl(src.s_addr) >> 16) + (ntohl(src.s_addr) & 0xffff);
+	sum += (ntohl(dst.s_addr) >> 16) + (ntohl(dst.s_addr) & 0xffff);
+	sum += IPPROTO_TCP + len;
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	return htons(csum_fold(sum));
+}
+
+/* 0, or -1 with errno set. */
+int tcp4_send(int raw, const struct tcp4_seg *s)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr = s->dst };
+	int tcplen = s->syn ? sizeof(struct tcphdr) + 4 : sizeof(struct tcphdr);
+	int len = sizeof(struct iphdr) + tcplen;
+	struct tcp4_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.ip.version = 4;
+	p.ip.ihl = 5;
+	p.ip.ttl = 64;
+	p.ip.protocol = IPPROTO_TCP;
+	p.ip.tot_len = htons(len);
+	p.ip.saddr = s->src.s_addr;
+	p.ip.daddr = s->dst.s_addr;
+	p.th.source = htons(s->sport);
+	p.th.dest = htons(s->dport);
+	p.th.seq = htonl(s->seq);
+	p.th.ack_seq = htonl(s->ack);
+	p.th.doff = tcplen / 4;
+	p.th.syn = s->syn;
+	p.th.ack = !s->syn;
+	p.th.window = htons(65535);
+	if (s->syn) {
+		/* MSS 1460: a cookie encodes it. */
+		p.opts[0] = 2;
+		p.opts[1] = 4;
+		p.opts[2] = 1460 >> 8;
+		p.opts[3] = 1460 & 0xff;
+	}
+	p.th.check = tcp4_csum(s->src, s->dst, &p.th, tcplen);
+	if (sendto(raw, &p, len, 0, (struct sockaddr *)&dst, sizeof(dst)) != len)
+		return -1;
+	return 0;
+}
+
+/*
+ * The SYN-ACK answering @syn, read from @fd: a raw TCP socket or an
+ * AF_PACKET SOCK_DGRAM one (for a source address nothing here owns, whose
+ * SYN-ACK is routed away before any raw socket sees it). Its sequence
+ * number (the server's ISN: a cookie, maybe) in *isn.
+ */
+bool tcp4_synack(int fd, const struct tcp4_seg *syn, unsigned int *isn,
+		 int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	unsigned char buf[256];
+	struct iphdr *ip = (struct iphdr *)buf;
+	struct tcphdr *th;
+	ssize_t n;
+	int ihl;
+
+	while (now_ms() < end) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < (ssize_t)sizeof(*ip) || ip->version != 4 ||
+		    ip->protocol != IPPROTO_TCP)
+			continue;
+		ihl = ip->ihl * 4;
+		if (n < ihl + (ssize_t)sizeof(*th))
+			continue;
+		th = (struct tcphdr *)(buf + ihl);
+		if (ip->saddr != syn->dst.s_addr || ip->daddr != syn->src.s_addr ||
+		    ntohs(th->source) != syn->dport || ntohs(th->dest) != syn->sport ||
+		    !th->syn || !th->ack || ntohl(th->ack_seq) != syn->seq + 1)
+			continue;
+		*isn = ntohl(th->seq);
+		return true;
+	}
+	return false;
 }

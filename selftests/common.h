@@ -36,4 +36,23 @@ int wait_in_accept(pid_t tid, int timeout_ms);
 int wait_in_epoll(pid_t tid, int timeout_ms);
 int write_file_atomic(const char *path, const char *text);
 
+/*
+ * Hand-made IPv4 TCP segments (SYN floods, handshakes split over CPUs):
+ * @raw is an IPPROTO_TCP raw socket with IP_HDRINCL, so the source address
+ * may be one this host does not own. The kernel fills in the IP checksum.
+ */
+struct tcp4_seg {
+	struct in_addr src, dst;
+	unsigned short sport, dport;	/* host order */
+	unsigned int seq, ack;
+	bool syn;			/* SYN with MSS 1460, else a bare ACK */
+};
+
+int raw_tcp4_socket(void);
+unsigned short tcp4_csum(struct in_addr src, struct in_addr dst,
+			 const void *seg, int len);
+int tcp4_send(int raw, const struct tcp4_seg *s);
+bool tcp4_synack(int fd, const struct tcp4_seg *syn, unsigned int *isn,
+		 int timeout_ms);
+
 #endif

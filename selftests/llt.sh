@@ -20,6 +20,8 @@
 # kernel logged a BUG/WARNING/... or got tainted.
 #
 # Environment: FSK_LLT_NGINX_REQUESTS (default 10000) requests nginx serves.
+# FSK_LLT_FLOOD_ARGS: more arguments for the SYN flood tests' llt syn-flood
+# (-b BACKLOG -k SYNS_PER_CPU -d MS: the heavier make-stress sizes).
 # FSK_LLT_STOCK=1: the checks of review findings (safety) run on stock Linux
 # only (net.fastsocket.enabled=0), where they must pass.
 # FSK_LLT_COURTESY_BOUND_MS (default 50): accept_courtesy_bound's bound, the
@@ -41,6 +43,7 @@ nginx_requests=${FSK_LLT_NGINX_REQUESTS:-$((FSK_DEBUG_KERNEL ? 2000 : 10000))}
 nginx_phase_s=$((FSK_DEBUG_KERNEL ? 6 : 3))
 stock_only=${FSK_LLT_STOCK:-0}
 courtesy_bound_ms=${FSK_LLT_COURTESY_BOUND_MS:-50}
+read -ra flood_args <<<"${FSK_LLT_FLOOD_ARGS:-}"
 test_timeout=$((FSK_DEBUG_KERNEL ? 300 : 90))
 
 tests=(
@@ -102,6 +105,8 @@ tests=(
 	io_uring_multishot_accept
 	backlog_bound
 	md5_hotplug_close
+	syn_flood_cookies
+	close_under_pressure
 	unload
 )
 
@@ -355,7 +360,7 @@ t_ipv6_link_local() {
 	      ip -n "$c" link set fskll1 up 2>&1) || fail "veth: $out"
 	need "$llt" "make -C selftests/llt"
 	safety_in "$s" "$s" ipv6-corners -m linklocal -l 'fe80::1%fskll0' \
-		-c 'fe80::1%fskll1' -e "$c" -n 10
+		-c 'fe80::1%fskll1' -x "$c" -n 10
 }
 
 t_ipv6_v6only() {
@@ -810,6 +815,68 @@ t_backlog_bound() {
 t_md5_hotplug_close() {
 	[ -w /sys/devices/system/cpu/cpu1/online ] || fail "cpu1 cannot go offline here"
 	safety md5-hotplug -C 1
+}
+
+# flood_pair: a server netns and a client netns joined by a veth pair.
+# 10.78.0.0/16, the SYN flood's source addresses, is routed to the client
+# netns, which owns none of it and blackholes it: the SYN-ACKs vanish
+# without a RST, so the flood's requests stay half-open.
+flood_srv=${netns_prefix}fsrv
+flood_cli=${netns_prefix}fcli
+flood_pair() {
+	local out
+
+	netns_add "$flood_srv"
+	netns_add "$flood_cli"
+	out=$(ip link add fskf0 netns "$flood_srv" type veth peer name fskf1 \
+		netns "$flood_cli" 2>&1) || fail "veth pair: $out"
+	out=$({
+		ip -n "$flood_srv" addr add 10.77.0.1/24 dev fskf0 &&
+		ip -n "$flood_srv" link set fskf0 up &&
+		ip -n "$flood_cli" addr add 10.77.0.2/24 dev fskf1 &&
+		ip -n "$flood_cli" link set fskf1 up &&
+		ip -n "$flood_srv" route add 10.78.0.0/16 via 10.77.0.2 &&
+		ip -n "$flood_cli" route add blackhole 10.78.0.0/16
+	} 2>&1) || fail "veth addresses and routes: $out"
+}
+
+# flood_test MODE: llt syn-flood -m MODE in the server netns, first on
+# stock Linux (net.fastsocket.enabled=0 there), then managed; each run's
+# "# result" lines side by side at the end.
+flood_test() {
+	local mode=$1 rc_stock rc_on line
+
+	need "$llt" "make -C selftests/llt"
+	flood_pair
+	say "stock Linux (net.fastsocket.enabled=0):"
+	ip netns exec "$flood_srv" "$llt" syn-flood -m "$mode" -x "$flood_cli" \
+		-c 10.77.0.1 -p "$port" -S "${flood_args[@]}" >"$work/stock.out" 2>&1
+	rc_stock=$?
+	show "$work/stock.out"
+	[ $rc_stock = 0 ] || fail "syn-flood -m $mode fails on stock Linux: the test is wrong"
+	say "fastsocket (net.fastsocket.enabled=1):"
+	ip netns exec "$flood_srv" "$llt" syn-flood -m "$mode" -x "$flood_cli" \
+		-c 10.77.0.1 -p $((port + 10)) "${flood_args[@]}" >"$work/on.out" 2>&1
+	rc_on=$?
+	show "$work/on.out"
+	say "stock and fastsocket side by side:"
+	while IFS= read -r line; do
+		[[ $line == "# result "* ]] && say "  ${line#\# result }"
+	done < <(cat "$work/stock.out" "$work/on.out")
+	[ $rc_on = 0 ] || fail "syn-flood -m $mode: fastsocket differs from stock Linux"
+}
+
+# A flood at tcp_syncookies=1 then 2, with legitimate clients connecting
+# meanwhile: cookies start where stock's do, every cookie ACK completes on
+# whichever CPU it lands, and memory comes back after the flood.
+t_syn_flood_cookies() {
+	flood_test cookies
+}
+
+# A listener with a full accept queue and the flood's requests on its
+# clones closed under the flood: nothing leaks.
+t_close_under_pressure() {
+	flood_test close
 }
 
 t_memory() {

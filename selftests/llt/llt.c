@@ -21,6 +21,10 @@
  *   -N COUNT       number of listeners (memory)
  *   -B MS          a time bound (accept-courtesy)
  *   -Z             listeners bind port 0 (close-queued, shutdown)
+ *   -x NETNS       the clients' network namespace (flood)
+ *   -s ADDR/LEN    source addresses of a SYN flood
+ *   -b BACKLOG     listen() backlog (syn-flood)
+ *   -k SYNS        SYNs per CPU (flood), instead of for -d MS
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -362,6 +366,20 @@ int accept_nb(int lfd)
 	return fd;
 }
 
+int netns_open(const char *name)
+{
+	char path[256];
+	int fd;
+
+	if (!name)
+		return -1;
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s: %s", path, errname(errno));
+	return fd;
+}
+
 /* A connection within @timeout_ms (poll, then a non-blocking accept). */
 int accept_wait(int lfd, int timeout_ms, int *err)
 {
@@ -403,10 +421,26 @@ static void slab_shrink(const char *cache)
 	close(fd);
 }
 
-void sockstat_read(struct llt_sockstat *s)
+long slab_active(const char *cache)
 {
 	char line[512], name[64];
-	long active;
+	long active, ret = -1;
+	FILE *f;
+
+	slab_shrink(cache);
+	f = fopen("/proc/slabinfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", name, &active) == 2 && !strcmp(name, cache))
+			ret = active;
+	fclose(f);
+	return ret;
+}
+
+void sockstat_read(struct llt_sockstat *s)
+{
+	char line[512];
 	FILE *f;
 
 	memset(s, 0, sizeof(*s));
@@ -418,21 +452,8 @@ void sockstat_read(struct llt_sockstat *s)
 		       &s->inuse, &s->orphan, &s->tw, &s->alloc);
 	fclose(f);
 
-	slab_shrink("TCP");
-	slab_shrink("TCPv6");
-	f = fopen("/proc/slabinfo", "r");
-	if (!f)
-		return;
-	s->tcp_objs = s->tcp6_objs = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%63s %ld", name, &active) != 2)
-			continue;
-		if (!strcmp(name, "TCP"))
-			s->tcp_objs = active;
-		else if (!strcmp(name, "TCPv6"))
-			s->tcp6_objs = active;
-	}
-	fclose(f);
+	s->tcp_objs = slab_active("TCP");
+	s->tcp6_objs = slab_active("TCPv6");
 	s->slab = s->tcp_objs >= 0 && s->tcp6_objs >= 0;
 }
 
@@ -513,13 +534,14 @@ int cmd_leak(const struct llt_opts *o)
 	return 0;
 }
 
-long long netstat_get(const char *name)
+/* /proc/net/netstat and snmp: a line of names, then a line of values. */
+static long long proc_net_counter(const char *file, const char *name)
 {
 	char hdr[8192], val[8192], *h, *v, *hs, *vs;
 	long long ret = -1;
 	FILE *f;
 
-	f = fopen("/proc/net/netstat", "r");
+	f = fopen(file, "r");
 	if (!f)
 		return -1;
 	while (fgets(hdr, sizeof(hdr), f) && fgets(val, sizeof(val), f)) {
@@ -537,6 +559,16 @@ long long netstat_get(const char *name)
 out:
 	fclose(f);
 	return ret;
+}
+
+long long netstat_get(const char *name)
+{
+	return proc_net_counter("/proc/net/netstat", name);
+}
+
+long long snmp_get(const char *name)
+{
+	return proc_net_counter("/proc/net/snmp", name);
 }
 
 /* ------------------------------------------------------------ main */
@@ -572,6 +604,8 @@ static const struct {
 	{ "md5-hotplug", cmd_md5_hotplug },
 	{ "backlog-bound", cmd_backlog_bound },
 	{ "ipv6-corners", cmd_ipv6_corners },
+	{ "flood", cmd_flood },
+	{ "syn-flood", cmd_syn_flood },
 };
 
 static void usage(void)
@@ -580,7 +614,8 @@ static void usage(void)
 
 	fprintf(stderr, "usage: llt SUBCOMMAND [-p PORT] [-n N] [-d MS] [-r FILE] [-m MODE]\n"
 		"           [-f 4|6] [-F 4|6] [-l ADDR] [-c ADDR] [-6 0|1] [-R N] [-S]\n"
-		"           [-C CPU] [-N COUNT] [-B MS] [-Z] [-e NETNS]\nsubcommands:");
+		"           [-C CPU] [-N COUNT] [-B MS] [-Z] [-x NETNS] [-s ADDR/LEN]\n"
+		"           [-b BACKLOG] [-k SYNS]\nsubcommands:");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(stderr, " %s", cmds[i].name);
 	fprintf(stderr, "\n");
@@ -606,7 +641,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	llt_debug_kernel = getenv("FSK_DEBUG_KERNEL") && !strcmp(getenv("FSK_DEBUG_KERNEL"), "1");
 	optind = 2;
-	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:e:")) != -1) {
+	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:x:s:b:k:")) != -1) {
 		switch (c) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.conns = atoi(optarg); break;
@@ -624,7 +659,10 @@ int main(int argc, char **argv)
 		case 'N': o.count = atoi(optarg); break;
 		case 'Z': o.port_zero = true; break;
 		case 'B': o.bound_ms = atoi(optarg); break;
-		case 'e': o.netns = optarg; break;
+		case 'x': o.peer_ns = optarg; break;
+		case 's': o.src = optarg; break;
+		case 'b': o.backlog = atoi(optarg); break;
+		case 'k': o.syns = atoi(optarg); break;
 		default: usage();
 		}
 	}

@@ -30,7 +30,10 @@ struct llt_opts {
 	int count;		/* number of objects (memory) */
 	bool port_zero;		/* listeners bind port 0, as test servers do */
 	int bound_ms;		/* a time bound (accept-courtesy) */
-	const char *netns;	/* another netns, by name (the clients') */
+	const char *peer_ns;	/* the clients' network namespace (flood, ipv6) */
+	const char *src;	/* source addresses, A.B.C.D/LEN (flood) */
+	int backlog;		/* listen() backlog (0: the subcommand's own) */
+	int syns;		/* SYNs per CPU (flood; 0: for -d MS) */
 };
 
 /* /proc/net/fastsocket, by column name and CPU. */
@@ -104,12 +107,17 @@ void sockstat_print(const char *what, const struct llt_sockstat *s);
 bool sockstat_settle(const struct llt_sockstat *base, int timeout_ms,
 		     struct llt_sockstat *now);
 
-/* Netstat (TcpExt) counter by name, -1 if absent. */
+/* Netstat (TcpExt) or SNMP (Tcp, ...) counter by name, -1 if absent. */
 long long netstat_get(const char *name);
+long long snmp_get(const char *name);
+/* Active objects of a slab cache (its per-CPU slabs flushed first), or -1. */
+long slab_active(const char *cache);
 
 /* Shared by the subcommands' files. */
 void md5_key(int fd);
 void cpu_online_set(int cpu, int online);
+/* /run/netns/@name, opened (-1 for no name). */
+int netns_open(const char *name);
 bool tfo_connect(int lfd, const union sockaddr_any *sa, socklen_t len,
 		 const char *what);
 
@@ -141,5 +149,16 @@ int cmd_uring(const struct llt_opts *o);
 int cmd_md5_hotplug(const struct llt_opts *o);
 int cmd_backlog_bound(const struct llt_opts *o);
 int cmd_ipv6_corners(const struct llt_opts *o);
+int cmd_flood(const struct llt_opts *o);
+int cmd_syn_flood(const struct llt_opts *o);
+
+/* Traffic from another netns (traffic.c, for flood.c). */
+struct llt_traffic_sum {
+	long connected, conn_fail, replies, accepted;
+	long errors;		/* the clients' */
+	long server_errors;
+};
+void traffic_from_netns(int lfd, const char *addr, int port, int client_ns,
+			int duration_ms, struct llt_traffic_sum *sum);
 
 #endif

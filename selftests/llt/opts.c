@@ -618,116 +618,38 @@ int cmd_syncookies(const struct llt_opts *o)
  * raw socket: the SYN goes out on CPU a, the ACK on CPU b. The kernel's
  * RST to the SYN-ACK (no socket owns the raw client's port) reaches the
  * listener, which drops it, as stock does.
+ *
+ * SYN from @syn_cpu, ACK from @ack_cpu; accept on @ack_cpu. Returns the fd.
  */
-struct raw_tcp {
-	struct tcphdr th;
-	unsigned char opts[4];
-} __attribute__((packed));
-
-static unsigned short csum_fold(unsigned long sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
-static unsigned short tcp_csum(struct in_addr src, struct in_addr dst,
-			       const void *seg, int len)
-{
-	const unsigned char *p = seg;
-	unsigned long sum = 0;
-	int i;
-
-	sum += (ntohl(src.s_addr) >> 16) + (ntohl(src.s_addr) & 0xffff);
-	sum += (ntohl(dst.s_addr) >> 16) + (ntohl(dst.s_addr) & 0xffff);
-	sum += IPPROTO_TCP + len;
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (p[i] << 8) | p[i + 1];
-	if (len & 1)
-		sum += p[len - 1] << 8;
-	return htons(csum_fold(sum));
-}
-
-static void raw_send(int raw, int sport, int dport, unsigned int seq,
-		     unsigned int ack, bool syn)
-{
-	struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr = lo };
-	struct raw_tcp seg;
-	int len = syn ? sizeof(seg) : sizeof(seg.th);
-
-	memset(&seg, 0, sizeof(seg));
-	seg.th.source = htons(sport);
-	seg.th.dest = htons(dport);
-	seg.th.seq = htonl(seq);
-	seg.th.ack_seq = htonl(ack);
-	seg.th.doff = len / 4;
-	seg.th.syn = syn;
-	seg.th.ack = !syn;
-	seg.th.window = htons(65535);
-	if (syn) {
-		/* MSS 1460: the cookie encodes it. */
-		seg.opts[0] = 2;
-		seg.opts[1] = 4;
-		seg.opts[2] = 1460 >> 8;
-		seg.opts[3] = 1460 & 0xff;
-	}
-	seg.th.check = tcp_csum(lo, lo, &seg, len);
-	if (sendto(raw, &seg, len, 0, (struct sockaddr *)&dst, sizeof(dst)) != len)
-		die("raw sendto: %s", errname(errno));
-}
-
-/* The SYN-ACK's sequence number (the cookie), or false. */
-static bool raw_synack(int raw, int sport, int dport, unsigned int isn,
-		       unsigned int *cookie)
-{
-	long long end = now_ms() + 2000;
-	unsigned char buf[256];
-	struct tcphdr *th;
-	ssize_t n;
-	int ihl;
-
-	while (now_ms() < end) {
-		if (!poll_readable(raw, 100))
-			continue;
-		n = recv(raw, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 20)
-			continue;
-		ihl = (buf[0] & 0xf) * 4;
-		if (n < ihl + (ssize_t)sizeof(*th))
-			continue;
-		th = (struct tcphdr *)(buf + ihl);
-		if (ntohs(th->source) != dport || ntohs(th->dest) != sport ||
-		    !th->syn || !th->ack)
-			continue;
-		if (ntohl(th->ack_seq) != isn + 1)
-			continue;
-		*cookie = ntohl(th->seq);
-		return true;
-	}
-	return false;
-}
-
-/* SYN from @syn_cpu, ACK from @ack_cpu; accept on @ack_cpu. Returns the fd. */
 static int steered_handshake(int lfd, int port, int sport, int syn_cpu,
 			     int ack_cpu)
 {
-	unsigned int isn = 0x12345678u ^ (sport << 8), cookie;
+	struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+	struct tcp4_seg seg = {
+		.src = lo, .dst = lo, .sport = sport, .dport = port,
+		.seq = 0x12345678u ^ (sport << 8), .syn = true,
+	};
+	unsigned int cookie;
 	int raw, afd, err;
 
-	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+	raw = raw_tcp4_socket();
 	if (raw < 0)
 		die("raw socket: %s", errname(errno));
 	xpin(syn_cpu);
-	raw_send(raw, sport, port, isn, 0, true);
-	if (!raw_synack(raw, sport, port, isn, &cookie)) {
+	if (tcp4_send(raw, &seg))
+		die("raw sendto: %s", errname(errno));
+	if (!tcp4_synack(raw, &seg, &cookie, 2000)) {
 		close(raw);
 		unpin();
 		fail("no SYN-ACK for the raw SYN from port %d", sport);
 		return -1;
 	}
 	xpin(ack_cpu);
-	raw_send(raw, sport, port, isn + 1, cookie + 1, false);
+	seg.seq++;
+	seg.ack = cookie + 1;
+	seg.syn = false;
+	if (tcp4_send(raw, &seg))
+		die("raw sendto: %s", errname(errno));
 	afd = accept_wait(lfd, 2000, &err);
 	close(raw);
 	if (afd < 0) {

@@ -1351,13 +1351,10 @@ int cmd_backlog_bound(const struct llt_opts *o)
 /* Into the netns /run/netns/@name; returns the way back for netns_leave(). */
 static int netns_enter(const char *name)
 {
-	int back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd;
-	char path[128];
+	int back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd = netns_open(name);
 
-	snprintf(path, sizeof(path), "/run/netns/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (back < 0 || fd < 0 || setns(fd, CLONE_NEWNET))
-		die("setns %s: %s", path, errname(errno));
+	if (back < 0 || setns(fd, CLONE_NEWNET))
+		die("setns to netns %s: %s", name, errname(errno));
 	close(fd);
 	return back;
 }
@@ -1497,13 +1494,13 @@ static void v6_v6only(const struct llt_opts *o)
 	}
 }
 
-/* -m linklocal -l fe80::1%DEV -c fe80::1%CLIENTDEV -e CLIENT_NETNS, or -m v6only. */
+/* -m linklocal -l fe80::1%DEV -c fe80::1%CLIENTDEV -x CLIENT_NETNS, or -m v6only. */
 int cmd_ipv6_corners(const struct llt_opts *o)
 {
 	if (o->mode && !strcmp(o->mode, "linklocal")) {
-		if (!o->laddr || !strchr(o->laddr, '%') || !o->caddr || !o->netns)
-			die("ipv6-corners -m linklocal: -l ADDR%%DEV -c ADDR%%DEV -e NETNS");
-		v6_link_local(o, o->netns);
+		if (!o->laddr || !strchr(o->laddr, '%') || !o->caddr || !o->peer_ns)
+			die("ipv6-corners -m linklocal: -l ADDR%%DEV -c ADDR%%DEV -x NETNS");
+		v6_link_local(o, o->peer_ns);
 	} else if (o->mode && !strcmp(o->mode, "v6only")) {
 		v6_v6only(o);
 	} else {

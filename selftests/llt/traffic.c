@@ -81,6 +81,7 @@ struct traffic {
 	void (*ready)(struct traffic *t);
 	void (*during)(struct traffic *t);
 	bool check_mapped;	/* peers must be IPv4-mapped IPv6 addresses */
+	int client_ns;		/* > 0: clients setns() there (another netns) */
 	void *priv;
 
 	/* Shared state. */
@@ -121,9 +122,13 @@ static void tr_sweep(struct tr_acc *a, int wait_ms)
 				i++;
 			continue;
 		}
-		if (n != 0)
+		if (n != 0) {
 			tr_count_err(&a->t->serve_err, "server wait for the client's close",
 				     n < 0 ? errno : EPROTO);
+			/* A RST: a FIN nobody answers keeps an orphan for minutes. */
+			setsockopt(a->pend[i], SOL_SOCKET, SO_LINGER,
+				   &(struct linger){ 1, 0 }, sizeof(struct linger));
+		}
 		close(a->pend[i]);
 		a->pend[i] = a->pend[--a->npend];
 	}
@@ -250,6 +255,8 @@ static void *tr_client(void *arg)
 
 	if (pin_to_cpu(c->cpu))
 		die("pin client to CPU %d: %s", c->cpu, errname(errno));
+	if (t->client_ns > 0 && setns(t->client_ns, CLONE_NEWNET))
+		die("client setns: %s", errname(errno));
 	__atomic_add_fetch(&t->pinned, 1, __ATOMIC_RELEASE);
 	for (i = 0; t->conns ? i < t->conns :
 	     !__atomic_load_n(&t->stop_cli, __ATOMIC_ACQUIRE); i++) {
@@ -802,4 +809,36 @@ int cmd_serve(const struct llt_opts *o)
 	}
 	free(t);
 	return 0;
+}
+
+/* ------------------------------------------------------------ from another netns */
+
+/*
+ * One client pinned to each CPU in the netns of @client_ns, connecting to
+ * @addr:@port for @duration_ms; one acceptor pinned to each CPU on @lfd.
+ * A veth pair delivers each packet on the CPU that sent it, as loopback
+ * does, so each client's handshakes land on its CPU's clone.
+ */
+void traffic_from_netns(int lfd, const char *addr, int port, int client_ns,
+			int duration_ms, struct llt_traffic_sum *sum)
+{
+	struct traffic *t = calloc(1, sizeof(*t));
+	struct tr_sum s;
+
+	if (!t)
+		die("calloc");
+	tr_init(t, lfd, AF_INET, addr, port);
+	tr_acceptors_per_cpu(t);
+	tr_clients_per_cpu(t, 1);
+	t->client_ns = client_ns;
+	t->duration_ms = duration_ms;
+	tr_run(t, &s);
+	tr_print_cpus(t);
+	sum->connected = s.connected;
+	sum->conn_fail = s.conn_fail;
+	sum->replies = s.replies;
+	sum->errors = s.resets + s.eofs + s.timeouts + s.other;
+	sum->server_errors = t->accept_err + t->serve_err;
+	sum->accepted = t->accepted;
+	free(t);
 }

@@ -724,7 +724,8 @@ int main(int argc, char **argv)
 			send_if = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: rfd_frames [--frames N] [--seed S] [-v] [--send IFNAME]\n");
+			fprintf(stderr,
+				"usage: rfd_frames [--frames N] [--seed S] [-v] [--send IFNAME]\n");
 			return 2;
 		}
 	}
