@@ -38,55 +38,114 @@ static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *loc
 /*
  * listen(fd, B) bounds the listener as a whole, as on stock Linux: the
  * kernel drops a SYN (ListenOverflows) when more than B connections wait in
- * the accept queue, and answers with a cookie once B requests are in the SYN
- * queue, whichever CPUs they came in on. Each clone's queues are its own, so
- * the limit the kernel checks on a clone (sk_max_ack_backlog) is set here,
- * for each SYN, from the listener's B. A clone below its share of B (B over
- * the online CPUs) checks against that share, reading nothing but its own
- * queue: all of them below it, the listener is below B plus one per CPU. A
- * clone at its share, or any SYN while some clone holds more than its share,
- * weighs the listener as a whole, as percpu_counter_compare() does near its
- * limit: the clone may then take what the others leave of B. SYNs that all
- * come in on one CPU fill the whole backlog there.
+ * the accept queue, answers it with a cookie once B requests are in the SYN
+ * queue, and drops a handshake's last ACK when the accept queue is full,
+ * whichever CPUs they came in on. Each clone's queues are its own, so the
+ * limit the kernel checks them against (the clone's sk_max_ack_backlog) is
+ * set here from the listener's B, as percpu_counter_compare() works near
+ * its limit: a clone whose queues together are below its share of B (B over
+ * the online CPUs) checks against that share and reads nothing but its own
+ * queues; all of them below it, the listener is within B plus one per CPU.
+ * Past its share, or while any clone is (backlog_pressure), a SYN adds up
+ * every clone's queues, and the clone may take what the others leave of B:
+ * SYNs that all come in on one CPU fill the whole backlog there.
  */
-static void fsk_clone_backlog(struct fsk_listener *l, struct sock *local)
+static u32 fsk_backlog_share(const struct fsk_listener *l, u32 *backlog)
 {
-	u32 max = READ_ONCE(l->parent->sk_max_ack_backlog);
-	u32 share = max / num_online_cpus();
-	u32 qlen = inet_csk_reqsk_queue_len(local);
-	u32 acked = READ_ONCE(local->sk_ack_backlog);
-	u32 other_qlen, other_acked, limit = share;
+	*backlog = READ_ONCE(l->parent->sk_max_ack_backlog);
+	return *backlog / num_online_cpus();
+}
+
+static u32 fsk_backlog_len(const struct sock *sk)
+{
+	return inet_csk_reqsk_queue_len(sk) + READ_ONCE(sk->sk_ack_backlog);
+}
+
+/*
+ * What the listener and every clone but @local hold, in their SYN queues
+ * (*qlen) and accept queues (*acked); whether any clone is past its share.
+ */
+static bool fsk_backlog_others(const struct fsk_listener *l, const struct sock *local,
+			       u32 share, u32 *qlen, u32 *acked)
+{
 	bool over = false;
 	int cpu;
 
-	if (!READ_ONCE(l->backlog_pressure) && qlen < share && acked <= share)
-		goto set;
-	other_qlen = inet_csk_reqsk_queue_len(l->parent);
-	other_acked = READ_ONCE(l->parent->sk_ack_backlog);
+	*qlen = inet_csk_reqsk_queue_len(l->parent);
+	*acked = READ_ONCE(l->parent->sk_ack_backlog);
 	for_each_possible_cpu(cpu) {
 		struct sock *clone = READ_ONCE(l->clones[cpu]);
-		u32 q, a;
 
 		if (!clone || clone == local)
 			continue;
-		q = inet_csk_reqsk_queue_len(clone);
-		a = READ_ONCE(clone->sk_ack_backlog);
-		over |= q > share || a > share + 1;
-		other_qlen += q;
-		other_acked += a;
+		over |= fsk_backlog_len(clone) > share + 1;
+		*qlen += inet_csk_reqsk_queue_len(clone);
+		*acked += READ_ONCE(clone->sk_ack_backlog);
 	}
-	if (!over && qlen < share && acked <= share) {
+	return over;
+}
+
+static void fsk_backlog_set(struct sock *clone, u32 limit)
+{
+	if (READ_ONCE(clone->sk_max_ack_backlog) != limit)
+		WRITE_ONCE(clone->sk_max_ack_backlog, limit);
+}
+
+/* A SYN for @local. */
+static void fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
+{
+	u32 backlog, share = fsk_backlog_share(l, &backlog);
+	u32 qlen = inet_csk_reqsk_queue_len(local);
+	u32 acked = READ_ONCE(local->sk_ack_backlog);
+	u32 other_qlen, other_acked, room_q, room_a, limit;
+
+	/* The requests in flight will be in the accept queue: count both. */
+	if (!READ_ONCE(l->backlog_pressure) && qlen + acked < share) {
+		fsk_backlog_set(local, share);
+		return;
+	}
+	if (!fsk_backlog_others(l, local, share, &other_qlen, &other_acked) &&
+	    qlen + acked < share) {
 		WRITE_ONCE(l->backlog_pressure, false);
-		goto set;
+		fsk_backlog_set(local, share);
+		return;
 	}
-	/* The kernel's checks: qlen >= limit (cookies), acked > limit (drop). */
-	limit = min(other_qlen < max ? max - other_qlen : 0,
-		    other_acked < max ? max - other_acked : 0);
+	room_q = other_qlen < backlog ? backlog - other_qlen : 0;
+	room_a = other_acked < backlog ? backlog - other_acked : 0;
+	/*
+	 * One limit serves the kernel's two checks, qlen > limit (a cookie)
+	 * and acked > limit (a drop): the listener's accept queue is full, so
+	 * the SYN is dropped; or its SYN queue is, so it gets a cookie (unless
+	 * this clone's accept queue is as long as its SYN queue: then it takes
+	 * the request, past B by at most that); or there is room in both, and
+	 * the limit is the accept queue's, for the handshakes' last ACKs.
+	 */
+	if (acked > room_a)
+		limit = room_a;
+	else if (qlen > room_q)
+		limit = max(acked, room_q);
+	else
+		limit = max(room_a, qlen);
 	if (!READ_ONCE(l->backlog_pressure))
 		WRITE_ONCE(l->backlog_pressure, true);
-set:
-	if (READ_ONCE(local->sk_max_ack_backlog) != limit)
-		WRITE_ONCE(local->sk_max_ack_backlog, limit);
+	fsk_backlog_set(local, limit);
+}
+
+/*
+ * A cookie ACK completes a handshake on @clone: the accept queue's check is
+ * the only one left, and the SYN may have set the limit for the SYN queue.
+ */
+static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone)
+{
+	u32 backlog, share = fsk_backlog_share(l, &backlog);
+	u32 other_qlen, other_acked;
+
+	if (!READ_ONCE(l->backlog_pressure) && fsk_backlog_len(clone) < share) {
+		fsk_backlog_set(clone, share);
+		return;
+	}
+	fsk_backlog_others(l, clone, share, &other_qlen, &other_acked);
+	fsk_backlog_set(clone, other_acked < backlog ? backlog - other_acked : 0);
 }
 
 /*
@@ -158,13 +217,17 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 	if (skb_transport_header_was_set(skb) &&
 	    skb_transport_offset(skb) + (int)sizeof(*th) <= (int)skb_headlen(skb)) {
 		th = tcp_hdr(skb);
-		if (!th->syn && th->ack && !th->rst)
-			return fsk_cookie_listener(l, clone);
+		if (!th->syn && th->ack && !th->rst) {
+			clone = fsk_cookie_listener(l, clone);
+			if (clone != sk)
+				fsk_backlog_cookie_ack(l, clone);
+			return clone;
+		}
 		/* rmmod: no new handshake on a clone (fsk_listen_dismantle). */
 		if (th->syn && READ_ONCE(fsk_listen_stopping))
 			return sk;
 		if (th->syn) {
-			fsk_clone_backlog(l, clone);
+			fsk_backlog_syn(l, clone);
 			fsk_count(fsk_net(net), listen_syn_local);
 		}
 	}

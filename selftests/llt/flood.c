@@ -504,6 +504,14 @@ static void cookies_run(struct flood_ctx *c, int v, int port)
 	      legit.accepted >= legit.connected,
 	      "%s: legitimate clients failed during the flood", what);
 	check(d.cookies_sent > 0, "%s: no SYN cookie sent during the flood", what);
+	/*
+	 * The acceptors keep the accept queue short: stock drops (almost) no
+	 * completed handshake for a full accept queue meanwhile.
+	 */
+	check(d.overflows * 20 <= legit.connected,
+	      "%s: ListenOverflows +%lld during the flood for %ld legitimate connections: "
+	      "the accept queue was not full, stock drops none", what, d.overflows,
+	      legit.connected);
 	check(half <= b + llt_ncpus,
 	      "%s: %d half-open requests after the timed flood, backlog %d", what, half, b);
 	check_clones(c, &sa, &sb);
