@@ -255,6 +255,12 @@ static bool fsk_retire_gone_cpus(struct fsk_llt_net *llt)
 			r->parent = l->parent;
 			r->cpu = cpu;
 			r->deadline = jiffies + FSK_RETIRE_WAIT;
+			/*
+			 * No SYN comes to it any more to set its limit (lookup.c):
+			 * its handshakes in flight complete against the backlog.
+			 */
+			WRITE_ONCE(clone->sk_max_ack_backlog,
+				   READ_ONCE(l->parent->sk_max_ack_backlog));
 			list_add_tail_rcu(&r->node, &fsk_retired);
 			queued = true;
 		}

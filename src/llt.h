@@ -51,15 +51,16 @@ struct fsk_listener {
 	struct list_head migrating_node;
 	struct sock *parent;		/* referenced */
 	refcount_t ref;
-	/* After an RCU grace period: readers have their clone references. */
-	struct rcu_work release_work;
-	struct fsk_clone_wq **clone_wqs;
 	/*
 	 * Some clone may hold more than its share of the backlog (lookup.c):
 	 * every SYN then weighs the listener as a whole. Read by every SYN,
-	 * written when that changes.
+	 * written when that changes. In the hole after ref: the struct's
+	 * size, and so each clone's share of its kmalloc, stays as it was.
 	 */
 	bool backlog_pressure;
+	/* After an RCU grace period: readers have their clone references. */
+	struct rcu_work release_work;
+	struct fsk_clone_wq **clone_wqs;
 	/* Indexed by CPU id; NULL where the CPU has no clone (yet). */
 	struct sock *clones[];
 };

@@ -107,25 +107,35 @@ static void fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 	if (!fsk_backlog_others(l, local, share, &other_qlen, &other_acked) &&
 	    qlen + acked < share) {
 		WRITE_ONCE(l->backlog_pressure, false);
+		/* A clone that passed its share meanwhile set it again: see it. */
+		smp_mb();
+		if (fsk_backlog_others(l, local, share, &other_qlen, &other_acked))
+			WRITE_ONCE(l->backlog_pressure, true);
 		fsk_backlog_set(local, share);
 		return;
 	}
 	room_q = other_qlen < backlog ? backlog - other_qlen : 0;
 	room_a = other_acked < backlog ? backlog - other_acked : 0;
 	/*
-	 * One limit serves the kernel's two checks, qlen > limit (a cookie)
-	 * and acked > limit (a drop): the listener's accept queue is full, so
-	 * the SYN is dropped; or its SYN queue is, so it gets a cookie (unless
-	 * this clone's accept queue is as long as its SYN queue: then it takes
-	 * the request, past B by at most that); or there is room in both, and
-	 * the limit is the accept queue's, for the handshakes' last ACKs.
+	 * One limit serves the kernel's checks of the SYN, qlen > limit (a
+	 * cookie) and acked > limit (a drop), and of the last ACKs of the
+	 * handshakes this clone has in flight, acked > limit, which come in
+	 * without a lookup. The listener's accept queue is full: the SYN is
+	 * dropped (qlen stays under the limit where it can, so the drop is
+	 * counted as an overflow only). Its SYN queue is full: the SYN gets a
+	 * cookie, and the handshakes in flight as much of the accept queue's
+	 * room as the SYN queue's check leaves; unless this clone's accept
+	 * queue is as long as its SYN queue: then it takes the request, past
+	 * B by at most that. Else the limit is the accept queue's room; a SYN
+	 * that finds less room there than requests in flight gets a cookie,
+	 * and its ACK the room (fsk_backlog_cookie_ack()).
 	 */
 	if (acked > room_a)
-		limit = room_a;
+		limit = qlen < acked ? max(room_a, qlen) : room_a;
 	else if (qlen > room_q)
-		limit = max(acked, room_q);
+		limit = acked < qlen ? clamp(room_a, acked, qlen - 1) : acked;
 	else
-		limit = max(room_a, qlen);
+		limit = room_a;
 	if (!READ_ONCE(l->backlog_pressure))
 		WRITE_ONCE(l->backlog_pressure, true);
 	fsk_backlog_set(local, limit);
@@ -211,9 +221,17 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 		return sk;
 	/* Process-context callers (tproxy) may migrate: any clone will do. */
 	clone = READ_ONCE(l->clones[raw_smp_processor_id()]);
-	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN ||
-	    !fsk_clone_current(sk, clone))
+	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN)
 		return sk;
+	if (!fsk_clone_current(sk, clone)) {
+		/*
+		 * The listener takes the SYNs now; the handshakes in flight
+		 * here complete against its backlog, not a limit left by a
+		 * SYN (lookup.c's backlog).
+		 */
+		fsk_backlog_set(clone, READ_ONCE(sk->sk_max_ack_backlog));
+		return sk;
+	}
 	if (skb_transport_header_was_set(skb) &&
 	    skb_transport_offset(skb) + (int)sizeof(*th) <= (int)skb_headlen(skb)) {
 		th = tcp_hdr(skb);
@@ -224,9 +242,11 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 			return clone;
 		}
 		/* rmmod: no new handshake on a clone (fsk_listen_dismantle). */
-		if (th->syn && READ_ONCE(fsk_listen_stopping))
+		if (th->syn && READ_ONCE(fsk_listen_stopping)) {
+			fsk_backlog_set(clone, READ_ONCE(sk->sk_max_ack_backlog));
 			return sk;
-		if (th->syn) {
+		}
+		if (th->syn && !th->ack) {
 			fsk_backlog_syn(l, clone);
 			fsk_count(fsk_net(net), listen_syn_local);
 		}
