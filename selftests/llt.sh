@@ -661,6 +661,9 @@ t_nginx() {
 
 	command -v nginx >/dev/null || fail "nginx is not installed"
 	command -v wrk >/dev/null || fail "wrk is not installed"
+	# One worker per CPU online now: the runner's cleanup brings CPUs
+	# online that were offline at boot (maxcpus=), after $ncpu was counted.
+	ncpu=$(nproc)
 	mkdir -p "$dir/www" "$dir/tmp"
 	printf '%063d\n' 0 >"$dir/www/64.txt"
 	nginx_conf "$dir" "" off
