@@ -512,8 +512,11 @@ wrk_parse() {
 }
 
 # nginx_conf DIR LISTEN_OPTIONS on|off: the configuration of the nginx tests,
-# listening on $port, daemon or not.
+# listening on $port, daemon or not. One worker per CPU online now: the
+# runner's cleanup brings CPUs online that were offline at boot (maxcpus=),
+# after $ncpu was counted.
 nginx_conf() {
+	ncpu=$(nproc)
 	cat >"$1/nginx.conf" <<-EOF
 	worker_processes $ncpu;
 	daemon $3;
@@ -661,9 +664,6 @@ t_nginx() {
 
 	command -v nginx >/dev/null || fail "nginx is not installed"
 	command -v wrk >/dev/null || fail "wrk is not installed"
-	# One worker per CPU online now: the runner's cleanup brings CPUs
-	# online that were offline at boot (maxcpus=), after $ncpu was counted.
-	ncpu=$(nproc)
 	mkdir -p "$dir/www" "$dir/tmp"
 	printf '%063d\n' 0 >"$dir/www/64.txt"
 	nginx_conf "$dir" "" off
