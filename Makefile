@@ -13,7 +13,7 @@ MODULE_SRCS := $(wildcard src/*.c src/*.h) src/Kbuild
 KMOD_SRCS := $(wildcard selftests/kmod/*.c) selftests/kmod/Kbuild
 HEADERS := $(wildcard include/fastsocket/*.h)
 
-.PHONY: all module kmod bpf tools selftests check check-debug lint unit deps vm-demo bench \
+.PHONY: all module kmod bpf tools selftests check check-debug stress lint unit deps vm-demo bench \
 	dkms-install dkms-uninstall clean help
 
 all: module kmod bpf tools selftests
@@ -22,6 +22,7 @@ help:
 	@echo "make [KVER=<release>]   build fastsocket.ko for $(if $(KVERS),$(KVERS),no installed kernel)"
 	@echo "make check              install packages, build, lint, unit tests, selftests in a VM per kernel"
 	@echo "make check-debug        the same on the debug kernel (KASAN, lockdep, kmemleak) only"
+	@echo "make stress             heavy variants: netns churn, 1,000 listeners, 4 vCPUs, sparse CPUs"
 	@echo "make lint               hooking rules (IBT safety) and kernel coding style"
 	@echo "make vm-demo            boot a kernel, load the module, flip the sysctl in two netns"
 	@echo "make bench              connections per second, stock vs fastsocket, per kernel"
@@ -77,6 +78,10 @@ check:
 # resolving anything that touches src/.
 check-debug:
 	FSK_CHECK_DEBUG_KERNEL=only tools/check.sh
+
+# The heavy variants, outside make check's budget (tools/stress.sh).
+stress:
+	tools/stress.sh
 
 vm-demo: module
 	tools/vm-demo.sh $(firstword $(KVERS))

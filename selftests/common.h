@@ -22,6 +22,7 @@ const char *errname(int err);
 __attribute__((noreturn, format(printf, 1, 2)))
 void die(const char *fmt, ...);
 long long now_ms(void);
+long long now_us(void);
 void sleep_ms(int ms);
 int pin_to_cpu(int cpu);
 int allowed_cpus(int *cpus, int max);

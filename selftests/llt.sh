@@ -26,6 +26,9 @@
 # only (net.fastsocket.enabled=0), where they must pass.
 # FSK_LLT_COURTESY_BOUND_MS (default 50): accept_courtesy_bound's bound, the
 # README's 20 ms and an allowance for TCG (stock's worst seen: 6 ms).
+# FSK_LLT_NETNS_CHURN (default 15, 5 on the debug kernel): namespaces
+# netns_churn_live_clones makes and lets die (make stress: 100).
+# FSK_LLT_MANY_LISTENERS (default 1000): many_listeners's listeners.
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +48,10 @@ stock_only=${FSK_LLT_STOCK:-0}
 courtesy_bound_ms=${FSK_LLT_COURTESY_BOUND_MS:-50}
 read -ra flood_args <<<"${FSK_LLT_FLOOD_ARGS:-}"
 test_timeout=$((FSK_DEBUG_KERNEL ? 300 : 90))
+netns_churn=${FSK_LLT_NETNS_CHURN:-$((FSK_DEBUG_KERNEL ? 5 : 15))}
+many_listeners=${FSK_LLT_MANY_LISTENERS:-1000}
+# Below the ephemeral range and above every test's own range (20000 + n * 100).
+many_listeners_port=10000
 
 tests=(
 	syncookies_ack_other_cpu
@@ -104,6 +111,8 @@ tests=(
 	io_uring_poll_listener
 	io_uring_multishot_accept
 	backlog_bound
+	netns_churn_live_clones
+	many_listeners
 	md5_hotplug_close
 	syn_flood_cookies
 	close_under_pressure
@@ -503,8 +512,11 @@ wrk_parse() {
 }
 
 # nginx_conf DIR LISTEN_OPTIONS on|off: the configuration of the nginx tests,
-# listening on $port, daemon or not.
+# listening on $port, daemon or not. One worker per CPU online now: the
+# runner's cleanup brings CPUs online that were offline at boot (maxcpus=),
+# after $ncpu was counted.
 nginx_conf() {
+	ncpu=$(nproc)
 	cat >"$1/nginx.conf" <<-EOF
 	worker_processes $ncpu;
 	daemon $3;
@@ -883,6 +895,36 @@ t_memory() {
 	llt memory -N 50 || fail "memory"
 }
 
+# Namespaces with managed listeners, connections queued on their clones and
+# handshakes in flight go with their last process, one after the other:
+# every one must be freed (sockets, request socks and the netns objects
+# back to the baseline; a leaked device reference would log "unregister_
+# netdevice: waiting for", which the runner fails), and the module's state of
+# each with it: rmmod, which unregisters its per-netns state, is prompt.
+t_netns_churn_live_clones() {
+	local t0
+
+	[[ $netns_churn =~ ^[1-9][0-9]*$ ]] || fail "FSK_LLT_NETNS_CHURN=$netns_churn"
+	llt netns-churn -I "$netns_churn" -n 2 || fail "netns-churn"
+	ms
+	t0=$REPLY
+	unload
+	ms
+	say "rmmod after the churn took $((REPLY - t0)) ms"
+	[ $((REPLY - t0)) -le 7000 ] || fail "rmmod took $((REPLY - t0)) ms after the churn"
+	load
+}
+
+# 1,000 managed listeners in one process: listen() and close() timed against
+# stock's, memory per clone within the memory test's bound, and the
+# connection rate to one of them within half of its rate alone.
+t_many_listeners() {
+	need "$llt" "make -C selftests/llt"
+	[[ $many_listeners =~ ^[1-9][0-9]*$ ]] || fail "FSK_LLT_MANY_LISTENERS=$many_listeners"
+	"$llt" many-listeners -N "$many_listeners" -n $((FSK_DEBUG_KERNEL ? 50 : 200)) \
+		-p "$many_listeners_port" 2>&1 || fail "many-listeners"
+}
+
 t_unload() {
 	want_loaded=0
 	unload
@@ -899,6 +941,9 @@ run_test() { # N NAME
 	local limit=$test_timeout
 
 	[ "$name" != syncookies_ack_other_cpu ] || limit=$((test_timeout + 130))
+	# A netns costs about a second under TCG, six on the debug kernel.
+	[ "$name" != netns_churn_live_clones ] ||
+		limit=$((test_timeout + netns_churn * (FSK_DEBUG_KERNEL ? 12 : 3)))
 	port=$((20000 + n * 100))
 	# Files a test leaves (a ready file would end the next test's wait at
 	# once, before its threads are pinned: a CPU could go offline under them).

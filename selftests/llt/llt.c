@@ -25,6 +25,7 @@
  *   -s ADDR/LEN    source addresses of a SYN flood
  *   -b BACKLOG     listen() backlog (syn-flood)
  *   -k SYNS        SYNs per CPU (flood), instead of for -d MS
+ *   -I N           iterations (netns-churn)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -606,6 +607,8 @@ static const struct {
 	{ "ipv6-corners", cmd_ipv6_corners },
 	{ "flood", cmd_flood },
 	{ "syn-flood", cmd_syn_flood },
+	{ "netns-churn", cmd_netns_churn },
+	{ "many-listeners", cmd_many_listeners },
 };
 
 static void usage(void)
@@ -615,7 +618,7 @@ static void usage(void)
 	fprintf(stderr, "usage: llt SUBCOMMAND [-p PORT] [-n N] [-d MS] [-r FILE] [-m MODE]\n"
 		"           [-f 4|6] [-F 4|6] [-l ADDR] [-c ADDR] [-6 0|1] [-R N] [-S]\n"
 		"           [-C CPU] [-N COUNT] [-B MS] [-Z] [-x NETNS] [-s ADDR/LEN]\n"
-		"           [-b BACKLOG] [-k SYNS]\nsubcommands:");
+		"           [-b BACKLOG] [-k SYNS] [-I N]\nsubcommands:");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(stderr, " %s", cmds[i].name);
 	fprintf(stderr, "\n");
@@ -641,7 +644,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	llt_debug_kernel = getenv("FSK_DEBUG_KERNEL") && !strcmp(getenv("FSK_DEBUG_KERNEL"), "1");
 	optind = 2;
-	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:x:s:b:k:")) != -1) {
+	while ((c = getopt(argc, argv, "p:n:d:r:m:f:F:l:c:6:R:SC:N:ZB:x:s:b:k:I:")) != -1) {
 		switch (c) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.conns = atoi(optarg); break;
@@ -663,6 +666,7 @@ int main(int argc, char **argv)
 		case 's': o.src = optarg; break;
 		case 'b': o.backlog = atoi(optarg); break;
 		case 'k': o.syns = atoi(optarg); break;
+		case 'I': o.iterations = atoi(optarg); break;
 		default: usage();
 		}
 	}

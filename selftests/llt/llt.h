@@ -34,6 +34,7 @@ struct llt_opts {
 	const char *src;	/* source addresses, A.B.C.D/LEN (flood) */
 	int backlog;		/* listen() backlog (0: the subcommand's own) */
 	int syns;		/* SYNs per CPU (flood; 0: for -d MS) */
+	int iterations;		/* rounds of a stress test (-I) */
 };
 
 /* /proc/net/fastsocket, by column name and CPU. */
@@ -113,6 +114,24 @@ long long snmp_get(const char *name);
 /* Active objects of a slab cache (its per-CPU slabs flushed first), or -1. */
 long slab_active(const char *cache);
 
+/* Memory: what listen() of many listeners costs (misc.c). */
+struct listen_cost {
+	long objs;		/* TCP slab objects added by listen() */
+	long long bytes;	/* bytes in the caches a clone allocates from */
+	long kb;		/* Slab in /proc/meminfo */
+	long avail_kb;		/* MemAvailable that went */
+	long long managed;	/* listen_managed */
+	long long listen_us, close_us, settle_us;
+};
+long meminfo_kb(const char *key);
+long long slab_bytes(void);
+long tcp_obj_bytes(long *objsize);
+void listeners_open(int *fds, int nl, int port, bool managed, struct listen_cost *c);
+void listeners_close(int *fds, int nl, const struct llt_sockstat *base,
+		     struct listen_cost *c);
+void clone_memory_check(int nl, int online, const struct listen_cost *stock,
+			const struct listen_cost *fsk);
+
 /* Shared by the subcommands' files. */
 void md5_key(int fd);
 void cpu_online_set(int cpu, int online);
@@ -151,6 +170,8 @@ int cmd_backlog_bound(const struct llt_opts *o);
 int cmd_ipv6_corners(const struct llt_opts *o);
 int cmd_flood(const struct llt_opts *o);
 int cmd_syn_flood(const struct llt_opts *o);
+int cmd_netns_churn(const struct llt_opts *o);
+int cmd_many_listeners(const struct llt_opts *o);
 
 /* Traffic from another netns (traffic.c, for flood.c). */
 struct llt_traffic_sum {

@@ -705,7 +705,7 @@ int cmd_hotplug(const struct llt_opts *o)
 
 /* ------------------------------------------------------------ memory */
 
-static long meminfo_kb(const char *key)
+long meminfo_kb(const char *key)
 {
 	char line[256];
 	size_t klen = strlen(key);
@@ -734,7 +734,7 @@ static bool clone_cache(const char *name)
  * active), then active objects times object size. Not the other caches:
  * earlier tests' TIME_WAIT sockets expire meanwhile, and dentries come and go.
  */
-static long long slab_bytes(void)
+long long slab_bytes(void)
 {
 	char path[300], line[512], name[64];
 	long active, num, size;
@@ -775,7 +775,7 @@ static long long slab_bytes(void)
 }
 
 /* Bytes a TCP slab object takes, slab overhead included, or -1. */
-static long tcp_obj_bytes(long *objsize)
+long tcp_obj_bytes(long *objsize)
 {
 	long active, num, size, perslab, pages;
 	char line[512], name[64];
@@ -795,16 +795,103 @@ static long tcp_obj_bytes(long *objsize)
 	return ret;
 }
 
-int cmd_memory(const struct llt_opts *o)
+/*
+ * @nl listeners on 127.0.0.1, ports @port.., bound, then listen() timed,
+ * fastsocket on (@managed) or off; what listen() allocated goes into @c.
+ */
+void listeners_open(int *fds, int nl, int port, bool managed, struct listen_cost *c)
 {
-	int nl = o->count, online = sysconf(_SC_NPROCESSORS_ONLN), managed, i;
-	long objs[2], kb[2], per_obj, objsize, clones, own;
-	struct llt_sockstat base, s0, s1, now;
-	long long bytes[2], b0, b1, d;
+	struct llt_sockstat s0, s1;
 	struct llt_stats a, b;
 	union sockaddr_any sa;
-	long k0, k1;
+	long long b0, b1, t0;
 	socklen_t len;
+	long k0, k1;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	set_fastsocket(managed, 1);
+	for (i = 0; i < nl; i++) {
+		fds[i] = tcp_socket(AF_INET);
+		xsetint(fds[i], SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+		sa_make(&sa, &len, AF_INET, "127.0.0.1", port + i);
+		xbind(fds[i], &sa, len);
+	}
+	stats_read(&a);
+	sockstat_read(&s0);
+	b0 = slab_bytes();
+	k0 = meminfo_kb("Slab");
+	c->avail_kb = meminfo_kb("MemAvailable");
+	t0 = now_us();
+	for (i = 0; i < nl; i++)
+		xlisten(fds[i], 128);
+	c->listen_us = now_us() - t0;
+	sockstat_read(&s1);
+	b1 = slab_bytes();
+	k1 = meminfo_kb("Slab");
+	c->avail_kb -= meminfo_kb("MemAvailable");
+	stats_read(&b);
+	c->objs = s1.tcp_objs - s0.tcp_objs;
+	c->bytes = b1 - b0;
+	c->kb = k1 - k0;
+	c->managed = stats_delta(&a, &b, "listen_managed", -1);
+	check(c->managed == (managed ? nl : 0), "%s: listen_managed +%lld for %d listeners",
+	      managed ? "fastsocket" : "stock", c->managed, nl);
+}
+
+/* close() them, timed, then wait for the clones to go (a work item). */
+void listeners_close(int *fds, int nl, const struct llt_sockstat *base,
+		     struct listen_cost *c)
+{
+	struct llt_sockstat now;
+	long long t0;
+	int i;
+
+	t0 = now_us();
+	for (i = 0; i < nl; i++)
+		close(fds[i]);
+	c->close_us = now_us() - t0;
+	if (!sockstat_settle(base, 15000, &now)) {
+		sockstat_print("after closing", &now);
+		fail("TCP sockets did not come back after closing %d listeners", nl);
+	}
+	c->settle_us = now_us() - t0;
+}
+
+/*
+ * README: a clone costs its TCP object and under 512 B of the module's;
+ * SLUB's red zones and KASAN's on the debug kernel double that.
+ */
+void clone_memory_check(int nl, int online, const struct listen_cost *stock,
+			const struct listen_cost *fsk)
+{
+	long clones = (long)nl * online, per_obj, objsize, own;
+	long long d = fsk->bytes - stock->bytes;
+
+	per_obj = tcp_obj_bytes(&objsize);
+	note("memory: %d listeners, %d online CPUs: listen() added %ld TCP slab objects "
+	     "(stock: %ld), %lld B of TCP and kmalloc objects (stock: %lld B); Slab "
+	     "in /proc/meminfo %+ld kB (stock: %+ld kB)", nl, online, fsk->objs,
+	     stock->objs, fsk->bytes, stock->bytes, fsk->kb, stock->kb);
+	note("memory: per clone %lld B: its TCP socket object of %ld B (%ld B with "
+	     "slab overhead) and the module's own; per managed listener %lld B",
+	     d / clones, objsize, per_obj, d / nl);
+	check(d >= clones * objsize, "%lld B for %ld clones: less than their TCP objects",
+	      d, clones);
+	own = llt_debug_kernel ? 1024 : 512;
+	check(d / clones <= per_obj + own,
+	      "%lld B per clone: more than its TCP object of %ld B and %ld B",
+	      d / clones, per_obj, own);
+	check(fsk->objs - stock->objs == clones,
+	      "TCP objects: %ld with fastsocket, %ld stock, expected %ld more (one per clone)",
+	      fsk->objs, stock->objs, clones);
+}
+
+int cmd_memory(const struct llt_opts *o)
+{
+	int nl = o->count, online = sysconf(_SC_NPROCESSORS_ONLN), managed;
+	struct listen_cost cost[2];
+	struct llt_sockstat base;
 	int *fds;
 
 	fds = calloc(nl, sizeof(*fds));
@@ -814,63 +901,11 @@ int cmd_memory(const struct llt_opts *o)
 	if (!base.slab)
 		die("memory: /proc/slabinfo is not readable");
 	for (managed = 0; managed <= 1; managed++) {
-		set_fastsocket(managed, 1);
-		for (i = 0; i < nl; i++) {
-			fds[i] = tcp_socket(AF_INET);
-			xsetint(fds[i], SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-			sa_make(&sa, &len, AF_INET, "127.0.0.1",
-				o->port + managed * nl + i);
-			xbind(fds[i], &sa, len);
-		}
-		stats_read(&a);
-		sockstat_read(&s0);
-		b0 = slab_bytes();
-		k0 = meminfo_kb("Slab");
-		for (i = 0; i < nl; i++)
-			xlisten(fds[i], 128);
-		sockstat_read(&s1);
-		b1 = slab_bytes();
-		k1 = meminfo_kb("Slab");
-		stats_read(&b);
-		objs[managed] = s1.tcp_objs - s0.tcp_objs;
-		bytes[managed] = b1 - b0;
-		kb[managed] = k1 - k0;
-		d = stats_delta(&a, &b, "listen_managed", -1);
-		check(d == (managed ? nl : 0), "%s: listen_managed +%lld for %d listeners",
-		      managed ? "fastsocket" : "stock", d, nl);
-		for (i = 0; i < nl; i++)
-			close(fds[i]);
-		/* Clones go in a work item: wait until they have. */
-		if (!sockstat_settle(&base, 15000, &now)) {
-			sockstat_print("after closing", &now);
-			fail("TCP sockets did not come back after closing %d listeners", nl);
-		}
+		listeners_open(fds, nl, o->port + managed * nl, managed, &cost[managed]);
+		listeners_close(fds, nl, &base, &cost[managed]);
 	}
 	set_fastsocket(0, 1);
-	clones = (long)nl * online;
-	per_obj = tcp_obj_bytes(&objsize);
-	note("memory: %d listeners, %d online CPUs: listen() added %ld TCP slab objects "
-	     "(stock: %ld), %lld B of TCP and kmalloc objects (stock: %lld B); Slab "
-	     "in /proc/meminfo %+ld kB (stock: %+ld kB)", nl, online, objs[1], objs[0],
-	     bytes[1], bytes[0], kb[1], kb[0]);
-	note("memory: per clone %lld B: its TCP socket object of %ld B (%ld B with "
-	     "slab overhead) and the module's own; per managed listener %lld B",
-	     (bytes[1] - bytes[0]) / clones, objsize, per_obj,
-	     (bytes[1] - bytes[0]) / nl);
-	check(bytes[1] - bytes[0] >= clones * objsize,
-	      "%lld B for %ld clones: less than their TCP objects", bytes[1] - bytes[0],
-	      clones);
-	/*
-	 * README: a clone costs its TCP object and under 512 B of the
-	 * module's; SLUB's red zones and KASAN's on the debug kernel double that.
-	 */
-	own = llt_debug_kernel ? 1024 : 512;
-	check((bytes[1] - bytes[0]) / clones <= per_obj + own,
-	      "%lld B per clone: more than its TCP object of %ld B and %ld B",
-	      (bytes[1] - bytes[0]) / clones, per_obj, own);
-	check(objs[1] - objs[0] == clones,
-	      "TCP objects: %ld with fastsocket, %ld stock, expected %ld more (one per clone)",
-	      objs[1], objs[0], clones);
+	clone_memory_check(nl, online, &cost[0], &cost[1]);
 	free(fds);
 	return 0;
 }
