@@ -1459,9 +1459,9 @@ int cmd_memcg(const struct llt_opts *o)
 	}
 	stats_read(&h);
 	if (hotplug && !o->expect_stock)
-		check(stats_delta(&a, &h, "listen_clone_retired", cpu) == 1,
-		      "%s: listen_clone_retired +%lld on cpu%d, expected +1", what,
-		      stats_delta(&a, &h, "listen_clone_retired", cpu), cpu);
+		check(stats_delta(&a, &h, "listen_clone_retired", -1) == 1,
+		      "%s: listen_clone_retired +%lld, expected +1: cpu%d's clone was not "
+		      "retired", what, stats_delta(&a, &h, "listen_clone_retired", -1), cpu);
 	memcg_read(dir, &base);
 
 	if (pipe(done) || pipe(hold))
