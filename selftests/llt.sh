@@ -41,6 +41,8 @@ mod=fastsocket
 sysctl_dir=/proc/sys/net/fastsocket
 procfile=/proc/net/fastsocket
 netns_prefix=fsk-llt-
+# The memory cgroup of memcg_charged.
+memcg_dir=/sys/fs/cgroup/${netns_prefix}memcg
 nginx_requests=${FSK_LLT_NGINX_REQUESTS:-$((FSK_DEBUG_KERNEL ? 2000 : 10000))}
 # Seconds between the steps of nginx_lifecycle (reloads, upgrade).
 nginx_phase_s=$((FSK_DEBUG_KERNEL ? 6 : 3))
@@ -113,9 +115,10 @@ tests=(
 	backlog_bound
 	netns_churn_live_clones
 	many_listeners
-	md5_hotplug_close
+	memcg_charged
 	syn_flood_cookies
 	close_under_pressure
+	md5_hotplug_close
 	unload
 )
 
@@ -200,6 +203,12 @@ cleanup() {
 		read -r v <"$f"
 		[ "$v" = 0 ] && echo 1 >"$f" && echo "cleanup: ${f%/online} back online"
 	done
+	if [ -d "$memcg_dir" ]; then
+		while read -r pid; do
+			echo "$pid" >/sys/fs/cgroup/cgroup.procs 2>/dev/null
+		done <"$memcg_dir/cgroup.procs"
+		rmdir "$memcg_dir" 2>/dev/null || echo "cleanup: cannot remove $memcg_dir"
+	fi
 	for ns in /run/netns/"$netns_prefix"*; do
 		[ -e "$ns" ] || continue
 		ip netns delete "${ns##*/}" 2>/dev/null ||
@@ -823,6 +832,59 @@ t_backlog_bound() {
 	safety backlog-bound
 }
 
+# memcg_setup: a memory cgroup (cgroup v2) for the test, memcg_dir, which
+# the runner's cleanup removes; cgroup2 mounted on /sys/fs/cgroup if the guest has not, and +memory
+# in the root's subtree_control. No memory controller is a failure: both
+# Debian kernels have one.
+memcg_setup() {
+	local out ctl
+
+	if ! [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+		out=$(mount -t cgroup2 none /sys/fs/cgroup 2>&1) || fail "mount cgroup2: $out"
+	fi
+	read -r ctl </sys/fs/cgroup/cgroup.controllers
+	[[ " $ctl " == *" memory "* ]] || fail "no memory controller in cgroup v2 ($ctl)"
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control ||
+		fail "cannot enable +memory in /sys/fs/cgroup/cgroup.subtree_control"
+	mkdir -p "$memcg_dir" || fail "mkdir $memcg_dir"
+	[ -e "$memcg_dir/memory.stat" ] || fail "$memcg_dir has no memory.stat"
+}
+
+# memcg_run ARGS...: llt in the test's memory cgroup (this subshell's pid
+# into its cgroup.procs, then exec).
+memcg_run() {
+	(
+		echo "$BASHPID" >"$memcg_dir/cgroup.procs" || exit 2
+		exec "$llt" "$@" -p "$port"
+	) 2>&1
+}
+
+# Accepted connections are charged to the accepting task's memory cgroup
+# (memory.stat sock), queued ones to none, as on stock Linux; once with the
+# clones as listen() made them, once with cpu1's made again by the module's
+# work after hotplug. The stock run's figures (-r) are the fastsocket run's
+# reference.
+t_memcg_charged() {
+	local m rc
+
+	need "$llt" "make -C selftests/llt"
+	[ -w /sys/devices/system/cpu/cpu1/online ] || fail "cpu1 cannot go offline here"
+	memcg_setup
+	for m in plain hotplug; do
+		local -a args=(memcg -n 200 -C 1 -r "$work/memcg-$m")
+		[ $m = plain ] || args+=(-m hotplug)
+		say "$m: stock Linux (net.fastsocket.enabled=0):"
+		memcg_run "${args[@]}" -S
+		rc=$?
+		[ $rc = 0 ] || fail "memcg ($m) fails on stock Linux: the test is wrong"
+		[ "$stock_only" = 1 ] && continue
+		say "$m: fastsocket (net.fastsocket.enabled=1):"
+		memcg_run "${args[@]}"
+		rc=$?
+		[ $rc = 0 ] || fail "memcg ($m): fastsocket differs from stock Linux"
+	done
+}
+
 # Last but unload: on a module that frees the key twice, the guest dies.
 t_md5_hotplug_close() {
 	[ -w /sys/devices/system/cpu/cpu1/online ] || fail "cpu1 cannot go offline here"
@@ -944,6 +1006,8 @@ run_test() { # N NAME
 	# A netns costs about a second under TCG, six on the debug kernel.
 	[ "$name" != netns_churn_live_clones ] ||
 		limit=$((test_timeout + netns_churn * (FSK_DEBUG_KERNEL ? 12 : 3)))
+	# Four runs, each waiting out the memcg stats flush four times.
+	[ "$name" != memcg_charged ] || limit=$((test_timeout + 90))
 	port=$((20000 + n * 100))
 	# Files a test leaves (a ready file would end the next test's wait at
 	# once, before its threads are pinned: a CPU could go offline under them).

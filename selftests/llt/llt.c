@@ -10,7 +10,8 @@
  *   -p PORT        first port to use (each test gets its own range)
  *   -n N           connections per client thread
  *   -d MS          duration of duration-based traffic
- *   -r FILE        ready file (created when the subcommand is ready)
+ *   -r FILE        ready file (created when the subcommand is ready; memcg:
+ *                  the stock run's figures, for the fastsocket run)
  *   -m MODE        subcommand specific (accept mode, option, ...)
  *   -f 4|6         listener family; -F 4|6 clients' family
  *   -l ADDR        listening address; -c ADDR address clients connect to
@@ -603,6 +604,7 @@ static const struct {
 	{ "aio-poll", cmd_aio_poll },
 	{ "uring", cmd_uring },
 	{ "md5-hotplug", cmd_md5_hotplug },
+	{ "memcg", cmd_memcg },
 	{ "backlog-bound", cmd_backlog_bound },
 	{ "ipv6-corners", cmd_ipv6_corners },
 	{ "flood", cmd_flood },

@@ -166,6 +166,7 @@ int cmd_accept_courtesy(const struct llt_opts *o);
 int cmd_aio_poll(const struct llt_opts *o);
 int cmd_uring(const struct llt_opts *o);
 int cmd_md5_hotplug(const struct llt_opts *o);
+int cmd_memcg(const struct llt_opts *o);
 int cmd_backlog_bound(const struct llt_opts *o);
 int cmd_ipv6_corners(const struct llt_opts *o);
 int cmd_flood(const struct llt_opts *o);

@@ -30,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1260,6 +1262,303 @@ int cmd_md5_hotplug(const struct llt_opts *o)
 	      "%s: the kernel got tainted (%#lx) after the listener's close: see its log",
 	      what, taint);
 	sf_end(o, &a, "md5-hotplug");
+	return 0;
+}
+
+/* ------------------------------------------------------------ memory cgroup charge */
+
+/*
+ * Connections queued on a listener are charged to no memory cgroup: the
+ * kernel's sk_clone_lock() leaves a child's sk_memcg NULL, and
+ * inet_csk_accept() associates the accepted socket with the accepting
+ * task's memory cgroup and charges it then with the pages it already holds.
+ * With clones, accept() runs the kernel's inet_csk_accept() on the clone,
+ * in the same task: the accepted sockets must be charged as on stock.
+ *
+ * The process runs in a memory cgroup of its own (cgroup v2, made by the
+ * runner); a forked client moves itself to the root cgroup, makes N
+ * connections from every CPU in turn and sends MEMCG_SEND bytes on each,
+ * and the parent accepts them all without reading. The cgroup's memory.stat
+ * "sock" must not move while they are queued, and must hold at least
+ * N * MEMCG_MIN_BYTES after the accepts (each socket holds MEMCG_SEND
+ * bytes, charged as whole pages of truesize). -S writes its figures to the
+ * -r FILE; the fastsocket run reads them and must charge within a factor
+ * MEMCG_FACTOR of stock. -m hotplug takes -C CPU offline and online again
+ * first, so that its clone is made anew by the module's work (a kworker,
+ * in the root cgroup) rather than in the listen() caller.
+ */
+#define MEMCG_SEND	8192
+#define MEMCG_MIN_BYTES	4096
+#define MEMCG_FACTOR	2
+/* The periodic memcg stats flush runs every 2 s (FLUSH_TIME). */
+#define MEMCG_FLUSH_MS	2500
+
+struct memcg_fig {
+	long long sock, current;
+};
+
+/* This process's cgroup v2 directory, or die. */
+static void memcg_dir(char *dir, size_t size)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	bool found = false;
+
+	if (!f)
+		die("open /proc/self/cgroup: %s", errname(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(dir, size, "/sys/fs/cgroup%s", line + 3);
+		found = true;
+	}
+	fclose(f);
+	if (!found)
+		die("no cgroup v2 line in /proc/self/cgroup");
+}
+
+static long long memcg_stat(const char *dir, const char *key)
+{
+	char path[600], name[64];
+	long long v, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	f = fopen(path, "r");
+	if (!f)
+		die("open %s: %s", path, errname(errno));
+	while (fscanf(f, "%63s %lld", name, &v) == 2)
+		if (!strcmp(name, key))
+			ret = v;
+	fclose(f);
+	if (ret < 0)
+		die("%s: no %s", path, key);
+	return ret;
+}
+
+static long long memcg_current(const char *dir)
+{
+	char path[600];
+	long long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.current", dir);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%lld", &v) != 1)
+		die("read %s: %s", path, errname(errno));
+	fclose(f);
+	return v;
+}
+
+/* After the periodic stats flush: memory.stat is exact. */
+static void memcg_read(const char *dir, struct memcg_fig *m)
+{
+	sleep_ms(MEMCG_FLUSH_MS);
+	m->sock = memcg_stat(dir, "sock");
+	m->current = memcg_current(dir);
+}
+
+/* The client: in the root cgroup, @n connections, MEMCG_SEND bytes each. */
+static void memcg_client(const union sockaddr_any *sa, socklen_t len, int n,
+			 int done, int hold)
+{
+	static char buf[MEMCG_SEND];
+	int fds[1024], i, fd;
+	char self[600], c = 1;
+	ssize_t s;
+
+	fd = open("/sys/fs/cgroup/cgroup.procs", O_WRONLY);
+	if (fd < 0 || dprintf(fd, "%d\n", getpid()) < 0)
+		die("client: into the root cgroup: %s", errname(errno));
+	close(fd);
+	memcg_dir(self, sizeof(self));
+	if (strcmp(self, "/sys/fs/cgroup/"))
+		die("client: in %s, not the root cgroup", self);
+	memset(buf, 'm', sizeof(buf));
+	for (i = 0; i < n; i++) {
+		xpin(llt_cpus[i % llt_ncpus]);
+		fds[i] = tcp_socket(sa->sa.sa_family);
+		if (connect(fds[i], &sa->sa, len))
+			die("client: connect %d: %s", i, errname(errno));
+		s = send(fds[i], buf, sizeof(buf), MSG_NOSIGNAL);
+		if (s != (ssize_t)sizeof(buf))
+			die("client: send %d: %zd, %s", i, s, errname(errno));
+	}
+	if (write(done, &c, 1) != 1)
+		die("client: write: %s", errname(errno));
+	/* The connections stay up until the parent has measured. */
+	while (read(hold, &c, 1) < 0 && errno == EINTR)
+		;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	_exit(0);
+}
+
+/* Differences from the run's start: queued and accepted, sock and current. */
+static void memcg_save(const char *file, const long long v[4])
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "%lld %lld %lld %lld\n", v[0], v[1], v[2], v[3]);
+	if (write_file_atomic(file, text))
+		die("write %s: %s", file, errname(errno));
+}
+
+static bool memcg_load(const char *file, long long v[4])
+{
+	FILE *f = fopen(file, "r");
+	int n;
+
+	if (!f)
+		return false;
+	n = fscanf(f, "%lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3]);
+	fclose(f);
+	return n == 4;
+}
+
+int cmd_memcg(const struct llt_opts *o)
+{
+	int n = o->conns ? o->conns : 200, port = sf_port(o, 0), cpu = o->cpu;
+	int done[2], hold[2], *afd, i, err, status, got = 0, unread = 0, q, lfd;
+	bool hotplug = o->mode && !strcmp(o->mode, "hotplug");
+	struct memcg_fig base, queued, accepted, closed;
+	const char *what = sf_what(o);
+	struct llt_stats a, h, b;
+	long long d[4], st[4], dc;
+	union sockaddr_any sa;
+	char dir[600], c;
+	socklen_t len;
+	pid_t pid;
+
+	if (o->mode && !hotplug)
+		die("memcg: -m hotplug or nothing");
+	if (n > 1000)
+		die("memcg: -n %d: at most 1000", n);
+	memcg_dir(dir, sizeof(dir));
+	if (!strcmp(dir, "/sys/fs/cgroup/"))
+		die("memcg: in the root cgroup: run me in a child cgroup with +memory");
+	memcg_stat(dir, "sock");
+	note("%s: in cgroup %s", what, dir);
+
+	sf_begin(o, &a);
+	sa_make(&sa, &len, AF_INET, "127.0.0.1", port);
+	lfd = listener_at(AF_INET, "127.0.0.1", port, n + 64);
+	if (!sf_managed(o, &a, "memcg")) {
+		close(lfd);
+		return 1;
+	}
+	if (hotplug) {
+		cpu_online_set(cpu, 0);
+		sleep_ms(300);
+		cpu_online_set(cpu, 1);
+		/* The module's work makes the clone for @cpu again. */
+		sleep_ms(500);
+		llt_ncpus = allowed_cpus(llt_cpus, LLT_MAX_CPUS);
+		note("%s: cpu%d offline and online again before the connections", what, cpu);
+	}
+	stats_read(&h);
+	if (hotplug && !o->expect_stock)
+		check(stats_delta(&a, &h, "listen_clone_retired", -1) == 1,
+		      "%s: listen_clone_retired +%lld, expected +1: cpu%d's clone was not "
+		      "retired", what, stats_delta(&a, &h, "listen_clone_retired", -1), cpu);
+	memcg_read(dir, &base);
+
+	if (pipe(done) || pipe(hold))
+		die("pipe: %s", errname(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", errname(errno));
+	if (!pid) {
+		close(done[0]);
+		close(hold[1]);
+		close(lfd);
+		memcg_client(&sa, len, n, done[1], hold[0]);
+	}
+	close(done[1]);
+	close(hold[0]);
+	if (read(done[0], &c, 1) != 1) {
+		waitpid(pid, &status, 0);
+		die("memcg: the client failed (status %#x)", status);
+	}
+	/* Queued, not accepted: the children are nobody's yet. */
+	memcg_read(dir, &queued);
+
+	afd = xmalloc(n * sizeof(*afd));
+	for (i = 0; i < n; i++) {
+		afd[i] = accept_wait(lfd, 3000, &err);
+		if (afd[i] < 0) {
+			fail("%s: accept %d of %d: %s", what, i + 1, n, errname(err));
+			break;
+		}
+		got++;
+		if (!ioctl(afd[i], FIONREAD, &q))
+			unread += q;
+	}
+	stats_read(&b);
+	memcg_read(dir, &accepted);
+
+	for (i = 0; i < got; i++)
+		close(afd[i]);
+	free(afd);
+	close(hold[1]);
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && !WEXITSTATUS(status), "%s: the client failed (status %#x)",
+	      what, status);
+	close(lfd);
+	close(done[0]);
+	memcg_read(dir, &closed);
+
+	d[0] = queued.sock - base.sock;
+	d[1] = queued.current - base.current;
+	d[2] = accepted.sock - base.sock;
+	d[3] = accepted.current - base.current;
+	dc = closed.sock - base.sock;
+	note("%s: %d connections accepted, %d bytes unread in them", what, got, unread);
+	note("%s: memory.stat sock: %lld before, %lld queued (%+lld), %lld accepted (%+lld, "
+	     "%lld per connection), %lld closed (%+lld)", what, base.sock, queued.sock, d[0],
+	     accepted.sock, d[2], got ? d[2] / got : 0, closed.sock, dc);
+	note("%s: memory.current: %lld before, %lld queued (%+lld), %lld accepted (%+lld), "
+	     "%lld closed (%+lld)", what, base.current, queued.current, d[1],
+	     accepted.current, d[3], closed.current, closed.current - base.current);
+	note("result memcg%s %s: sock queued %+lld accepted %+lld (%lld per connection); "
+	     "memory.current queued %+lld accepted %+lld", hotplug ? "-hotplug" : "", what,
+	     d[0], d[2], got ? d[2] / got : 0, d[1], d[3]);
+	if (!o->expect_stock) {
+		stats_print_delta(what, &h, &b);
+		if (hotplug)
+			check(stats_delta(&h, &b, "listen_syn_local", cpu) > 0,
+			      "%s: no SYN went to cpu%d's clone, made anew after hotplug: "
+			      "nothing is tested", what, cpu);
+	}
+
+	check(got == n, "%s: %d of %d connections accepted", what, got, n);
+	check(unread == got * MEMCG_SEND, "%s: %d bytes unread in the accepted sockets, %d sent",
+	      what, unread, got * MEMCG_SEND);
+	check(d[0] < (long long)n * MEMCG_MIN_BYTES / 4,
+	      "%s: memory.stat sock %+lld with %d connections queued, not accepted: stock "
+	      "charges nobody before accept()", what, d[0], n);
+	check(d[2] >= (long long)n * MEMCG_MIN_BYTES,
+	      "%s: memory.stat sock %+lld after %d accepts of connections holding %d bytes "
+	      "each: below %d per connection, the accepted sockets are not charged to the "
+	      "accepting task's cgroup", what, d[2], n, MEMCG_SEND, MEMCG_MIN_BYTES);
+	check(dc < (long long)n * MEMCG_MIN_BYTES / 4,
+	      "%s: memory.stat sock %+lld after the accepted sockets were closed", what, dc);
+
+	if (o->expect_stock && o->ready) {
+		memcg_save(o->ready, d);
+	} else if (o->ready && !memcg_load(o->ready, st)) {
+		fail("%s: no stock figures in %s", what, o->ready);
+	} else if (o->ready) {
+		note("result memcg%s side by side: sock queued: stock %+lld, fastsocket %+lld; "
+		     "sock accepted: stock %+lld, fastsocket %+lld; memory.current accepted: "
+		     "stock %+lld, fastsocket %+lld", hotplug ? "-hotplug" : "", st[0], d[0],
+		     st[2], d[2], st[3], d[3]);
+		check(d[2] * MEMCG_FACTOR >= st[2] && d[2] <= st[2] * MEMCG_FACTOR,
+		      "%s: memory.stat sock %+lld after the accepts, stock %+lld: not within "
+		      "a factor %d", what, d[2], st[2], MEMCG_FACTOR);
+	}
+	sf_end(o, &a, "memcg");
 	return 0;
 }
 
