@@ -71,6 +71,7 @@ tests=(
 	shutdown_and_listen_again
 	shutdown_and_listen_again_port0
 	sysctl_flips_under_traffic
+	switches_concurrent_netns
 	rmmod_with_queued
 	rmmod_under_traffic
 	ipv4_wildcard
@@ -287,6 +288,63 @@ t_shutdown_and_listen_again_port0() {
 
 t_sysctl_flips_under_traffic() {
 	llt flip -d 3000 || fail "flip"
+}
+
+# switch_flipper: net.fastsocket.enabled and .listen flipped in this netns
+# as fast as a shell writes, until the files go (rmmod) or it is killed.
+switch_flipper() {
+	local d=/proc/sys/net/fastsocket i=0
+
+	while echo $((i % 2)) >"$d/enabled" 2>/dev/null &&
+	      echo $((i % 3 != 0)) >"$d/listen" 2>/dev/null; do
+		i=$((i + 1))
+	done
+	echo "flips $i"
+}
+
+# Three namespaces, each with connections running on a managed listener and
+# its own writer flipping its switches meanwhile: no connection is lost in
+# any of them, no socket leaks. Then rmmod while the writers go on: it
+# completes within the README's 7 s, and every writer stops when the files go.
+t_switches_concurrent_netns() {
+	local ns i rc pids=() flippers=() out
+
+	for i in 1 2 3; do
+		ns=${netns_prefix}sw$i
+		netns_add "$ns"
+		bg "tr$i" ip netns exec "$ns" "$llt" traffic -p "$port" -d 4000 \
+			-r "$work/ready$i" -R 0
+		pids+=("$bg_pid")
+	done
+	for i in 1 2 3; do
+		wait_file "$work/ready$i" 30 || { show "$work/tr$i.out"; fail "traffic $i never ready"; }
+	done
+	for i in 1 2 3; do
+		bg "sw$i" ip netns exec "${netns_prefix}sw$i" bash -c "$(declare -f switch_flipper); switch_flipper"
+		flippers+=("$bg_pid")
+	done
+	for i in 1 2 3; do
+		wait "${pids[i - 1]}"
+		rc=$?
+		show "$work/tr$i.out"
+		[ $rc = 0 ] || fail "traffic in ${netns_prefix}sw$i lost connections while its switches flipped ($rc)"
+	done
+	kill "${flippers[@]}" 2>/dev/null
+	wait "${flippers[@]}" 2>/dev/null
+	say "three namespaces' traffic through their own switch flips: nothing lost"
+	flippers=()
+	for i in 1 2 3; do
+		bg "rm$i" ip netns exec "${netns_prefix}sw$i" bash -c "$(declare -f switch_flipper); switch_flipper"
+		flippers+=("$bg_pid")
+	done
+	rmmod_timed
+	for i in "${flippers[@]}"; do
+		wait "$i"
+	done
+	for i in 1 2 3; do
+		read -r out <"$work/rm$i.out"
+		say "writer $i until rmmod: $out"
+	done
 }
 
 t_rmmod_with_queued() {
