@@ -295,8 +295,9 @@ t_sysctl_flips_under_traffic() {
 switch_flipper() {
 	local d=/proc/sys/net/fastsocket i=0
 
-	while echo $((i % 2)) >"$d/enabled" 2>/dev/null &&
-	      echo $((i % 3 != 0)) >"$d/listen" 2>/dev/null; do
+	# stderr first: the redirection to a file gone must not complain.
+	while echo $((i % 2)) 2>/dev/null >"$d/enabled" &&
+	      echo $((i % 3 != 0)) 2>/dev/null >"$d/listen"; do
 		i=$((i + 1))
 	done
 	echo "flips $i"
@@ -307,7 +308,7 @@ switch_flipper() {
 # any of them, no socket leaks. Then rmmod while the writers go on: it
 # completes within the README's 7 s, and every writer stops when the files go.
 t_switches_concurrent_netns() {
-	local ns i rc pids=() flippers=() out
+	local ns i rc pids=() flippers=() out line
 
 	for i in 1 2 3; do
 		ns=${netns_prefix}sw$i
@@ -342,7 +343,8 @@ t_switches_concurrent_netns() {
 		wait "$i"
 	done
 	for i in 1 2 3; do
-		read -r out <"$work/rm$i.out"
+		out=
+		while IFS= read -r line; do out=$line; done <"$work/rm$i.out"
 		say "writer $i until rmmod: $out"
 	done
 }
