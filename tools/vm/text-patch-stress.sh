@@ -8,7 +8,7 @@
 # ftrace patches five hot TCP functions in and out N times (default 2000)
 # while connections churn on every CPU. qemu 7.2's multi-threaded TCG went on
 # running a stale int3 after such a patch and killed the guest within the
-# first 50 flips; the harness needs a qemu that passes this (tools/vm/README.md).
+# first 50 flips; 10.0 survives thousands, though not always (tools/vm/README.md).
 # Prints TAP, one line per kernel; exit status 1 if any guest died.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
