@@ -648,7 +648,7 @@ nginx_pid() {
 # the connections at the end.
 t_nginx_lifecycle() {
 	local dir=$work/nginx master old wpid t0 k phase
-	local -A before=() delta=()
+	local -A before=()
 
 	command -v nginx >/dev/null || fail "nginx is not installed"
 	command -v wrk >/dev/null || fail "wrk is not installed"
@@ -708,21 +708,7 @@ t_nginx_lifecycle() {
 	kill -0 "$old" 2>/dev/null && { pause 2; kill -0 "$old" 2>/dev/null; } &&
 		fail "the old master $old is still there"
 	# The new master's workers on the same listener: the clones take SYNs.
-	counters
-	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
-	bg wrk2 wrk -t2 -c10 -d2s -H 'Connection: close' "http://127.0.0.1:$port/64.txt"
-	wait "$bg_pid" || { show "$work/wrk2.out"; fail "wrk failed"; }
-	wrk_parse "$work/wrk2.out"
-	counters
-	for k in listen_managed listen_syn_local accept_local accepted; do
-		delta[$k]=$((CNT[$k] - before[$k]))
-	done
-	say "after the upgrade: $requests requests, errors $errors; listen_managed" \
-		"+${delta[listen_managed]}, listen_syn_local +${delta[listen_syn_local]}," \
-		"accept_local +${delta[accept_local]} of accepted +${delta[accepted]}"
-	[ "$errors" = 0 ] || fail "$errors socket errors after the upgrade"
-	[ "${delta[listen_managed]}" = 0 ] || fail "a new managed listener: the socket was not inherited"
-	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no SYN went to a clone after the upgrade"
+	clones_still_serve "http://127.0.0.1:$port/64.txt" upgrade
 	kill -QUIT "$master"
 	for ((k = 0; k < 100; k++)); do
 		kill -0 "$master" 2>/dev/null || break
@@ -731,6 +717,31 @@ t_nginx_lifecycle() {
 	kill -0 "$master" 2>/dev/null && fail "nginx did not quit"
 	grep -E '\[(alert|emerg|crit)\]' "$dir/error.log" | sed 's/^/# /'
 	! grep -qE '\[(alert|emerg|crit)\]' "$dir/error.log" || fail "nginx logged errors"
+}
+
+# clones_still_serve URL WHEN: after a server's reload or upgrade, 2 s of wrk
+# on the same listener: no error, no new managed listener (the socket was
+# kept), and the SYNs still go to its clones.
+clones_still_serve() {
+	local k
+	local -A before=() delta=()
+
+	counters
+	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
+	bg wrk2 wrk -t2 -c10 -d2s -H 'Connection: close' "$1"
+	wait "$bg_pid" || { show "$work/wrk2.out"; fail "wrk failed"; }
+	wrk_parse "$work/wrk2.out"
+	counters
+	for k in listen_managed listen_syn_local accept_local accepted; do
+		delta[$k]=$((CNT[$k] - before[$k]))
+	done
+	say "after the $2: $requests requests, errors $errors; listen_managed" \
+		"+${delta[listen_managed]}, listen_syn_local +${delta[listen_syn_local]}," \
+		"accept_local +${delta[accept_local]} of accepted +${delta[accepted]}"
+	[ "$errors" = 0 ] || fail "$errors socket errors after the $2"
+	[ "${delta[listen_managed]}" = 0 ] ||
+		fail "a new managed listener after the $2: the socket was not kept"
+	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no SYN went to a clone after the $2"
 }
 
 # haproxy_conf DIR TIMEOUT BODY: an haproxy that answers every request itself.
@@ -760,7 +771,7 @@ haproxy_conf() {
 # a changed one (timeouts, the response). haproxy answers itself, no backend.
 t_haproxy_reload() {
 	local dir=$work/haproxy master wpid k fd
-	local -A before=() delta=()
+	local -A before=()
 
 	command -v haproxy >/dev/null || fail "haproxy is not installed"
 	command -v wrk >/dev/null || fail "wrk is not installed"
@@ -797,22 +808,7 @@ t_haproxy_reload() {
 	say "haproxy through two reloads: $requests requests, socket errors $errors, non-2xx $non2xx"
 	[ "$errors" = 0 ] && [ "$non2xx" = 0 ] ||
 		fail "errors during haproxy's reloads: $errors socket errors, $non2xx non-2xx"
-	counters
-	for k in "${!CNT[@]}"; do before[$k]=${CNT[$k]}; done
-	bg wrk2 wrk -t2 -c10 -d2s -H 'Connection: close' "http://127.0.0.1:$port/"
-	wait "$bg_pid" || { show "$work/wrk2.out"; fail "wrk failed"; }
-	wrk_parse "$work/wrk2.out"
-	counters
-	for k in listen_managed listen_syn_local accept_local accepted; do
-		delta[$k]=$((CNT[$k] - before[$k]))
-	done
-	say "after the reloads: $requests requests, errors $errors; listen_managed" \
-		"+${delta[listen_managed]}, listen_syn_local +${delta[listen_syn_local]}," \
-		"accept_local +${delta[accept_local]} of accepted +${delta[accepted]}"
-	[ "$errors" = 0 ] || fail "$errors socket errors after the reloads"
-	[ "${delta[listen_managed]}" = 0 ] ||
-		fail "a new managed listener: the socket was not taken over"
-	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no SYN went to a clone after the reloads"
+	clones_still_serve "http://127.0.0.1:$port/" reloads
 	kill -TERM "$master"
 	wait "$master" 2>/dev/null
 	pgrep -x haproxy >/dev/null && fail "haproxy processes left after the master's exit"

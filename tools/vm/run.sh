@@ -37,7 +37,8 @@
 #                       newer: 7.2's multi-threaded TCG races the kernel's
 #                       live code patching and kills guests (see README)
 #   FSK_VM_TCG_THREAD=single  one host thread for all vCPUs instead of one
-#                       each (multi, the default): slower with --smp > 1
+#                       each (multi, the default): slower with --smp > 1, but
+#                       immune to the stale-int3 race (exit code 126)
 #
 # Caches (per kernel, rebuilt when their inputs change) live in
 # build/vm/KVER/ of the repository: initramfs.cpio, and the ELF vmlinux
