@@ -54,6 +54,9 @@ netns_churn=${FSK_LLT_NETNS_CHURN:-$((FSK_DEBUG_KERNEL ? 5 : 15))}
 many_listeners=${FSK_LLT_MANY_LISTENERS:-1000}
 # Below the ephemeral range and above every test's own range (20000 + n * 100).
 many_listeners_port=10000
+# listen_clone_failed's listeners, above many_listeners's.
+clone_fail_listeners=200
+clone_fail_port=12000
 
 tests=(
 	syncookies_ack_other_cpu
@@ -118,6 +121,7 @@ tests=(
 	netns_churn_live_clones
 	many_listeners
 	memcg_charged
+	listen_clone_failed
 	syn_flood_cookies
 	close_under_pressure
 	md5_hotplug_close
@@ -1031,6 +1035,26 @@ t_memcg_charged() {
 		rc=$?
 		[ $rc = 0 ] || fail "memcg ($m): fastsocket differs from stock Linux"
 	done
+}
+
+# A listener the module cannot clone (its memory cgroup at its limit: the
+# clones are charged to the listen() caller) is left to the kernel and
+# counted; listen() succeeds, it serves, and listen() again clones it.
+t_listen_clone_failed() {
+	need "$llt" "make -C selftests/llt"
+	memcg_setup
+	say "stock Linux (net.fastsocket.enabled=0):"
+	memcg_clone_fail -S || fail "clone-fail fails on stock Linux: the test is wrong"
+	[ "$stock_only" = 1 ] && return
+	say "fastsocket (net.fastsocket.enabled=1):"
+	memcg_clone_fail || fail "clone-fail"
+}
+
+memcg_clone_fail() {
+	(
+		echo "$BASHPID" >"$memcg_dir/cgroup.procs" || exit 2
+		exec "$llt" clone-fail -N "$clone_fail_listeners" -p "$clone_fail_port" "$@"
+	) 2>&1
 }
 
 # Last but unload: on a module that frees the key twice, the guest dies.

@@ -19,7 +19,7 @@
  *   -R N           resets tolerated after connect() (rmmod under traffic)
  *   -S             fastsocket is off in this netns: counters must not move
  *   -C CPU         the CPU to take offline (hotplug)
- *   -N COUNT       number of listeners (memory)
+ *   -N COUNT       number of listeners (memory, clone-fail)
  *   -B MS          a time bound (accept-courtesy)
  *   -Z             listeners bind port 0 (close-queued, shutdown)
  *   -x NETNS       the clients' network namespace (flood)
@@ -605,6 +605,7 @@ static const struct {
 	{ "uring", cmd_uring },
 	{ "md5-hotplug", cmd_md5_hotplug },
 	{ "memcg", cmd_memcg },
+	{ "clone-fail", cmd_clone_fail },
 	{ "backlog-bound", cmd_backlog_bound },
 	{ "ipv6-corners", cmd_ipv6_corners },
 	{ "flood", cmd_flood },

@@ -167,6 +167,7 @@ int cmd_aio_poll(const struct llt_opts *o);
 int cmd_uring(const struct llt_opts *o);
 int cmd_md5_hotplug(const struct llt_opts *o);
 int cmd_memcg(const struct llt_opts *o);
+int cmd_clone_fail(const struct llt_opts *o);
 int cmd_backlog_bound(const struct llt_opts *o);
 int cmd_ipv6_corners(const struct llt_opts *o);
 int cmd_flood(const struct llt_opts *o);

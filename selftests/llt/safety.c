@@ -1562,6 +1562,224 @@ int cmd_memcg(const struct llt_opts *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------ clones the kernel cannot give */
+
+/*
+ * A listener whose clones cannot be allocated is left to the kernel, counted
+ * in listen_clone_failed, and listen() itself still succeeds, as on stock.
+ * The clones are allocated GFP_NOWAIT in the listen() caller and charged to
+ * its memory cgroup (the TCP slab is SLAB_ACCOUNT), so a child pinned to one
+ * CPU in the test's cgroup binds -N listeners; the parent, moved to the root
+ * cgroup, sets the cgroup's memory.max to its memory.current, and the child
+ * listen()s them all: once the charges its CPU had in stock are spent, every
+ * clone fails. Then memory.max goes back to max, every listener must take a
+ * connection, and listen() again must give the ones left alone their clones.
+ * On stock (-S) no counter moves and the same must hold.
+ */
+enum { CF_BOUND = 1, CF_LISTENED, CF_ACCEPTED, CF_RELISTENED };
+
+static void cf_send(int fd, int v)
+{
+	if (write(fd, &v, sizeof(v)) != sizeof(v))
+		die("clone-fail: pipe write: %s", errname(errno));
+}
+
+static int cf_recv(int fd)
+{
+	int v = -1;
+	ssize_t r;
+
+	do {
+		r = read(fd, &v, sizeof(v));
+	} while (r < 0 && errno == EINTR);
+	return r == sizeof(v) ? v : -1;
+}
+
+static void cf_memcg_write(const char *dir, const char *file, const char *text)
+{
+	char path[700];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		die("write %s to %s: %s", text, path, errname(errno));
+	close(fd);
+}
+
+/* The child, in @dir's cgroup: bind, listen, accept, listen again, on cue. */
+static void cf_child(const char *dir, int port, int n, int up, int down)
+{
+	int *fds = xmalloc(n * sizeof(*fds)), i, err, bad = 0, got = 0;
+	union sockaddr_any sa;
+	char pid[32];
+	socklen_t len;
+
+	xpin(llt_cpus[0]);
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	cf_memcg_write(dir, "cgroup.procs", pid);
+	for (i = 0; i < n; i++) {
+		fds[i] = tcp_socket(AF_INET);
+		xsetint(fds[i], SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+		sa_make(&sa, &len, AF_INET, "127.0.0.1", port + i);
+		xbind(fds[i], &sa, len);
+	}
+	cf_send(up, CF_BOUND);
+	if (cf_recv(down) != CF_BOUND)
+		_exit(2);
+	/* At the limit: nothing here may fault in a page or allocate a file. */
+	for (i = 0; i < n; i++)
+		if (listen(fds[i], 128))
+			bad++;
+	cf_send(up, CF_LISTENED);
+	cf_send(up, bad);
+	if (cf_recv(down) != CF_LISTENED)
+		_exit(2);
+	for (i = 0; i < n; i++) {
+		int afd = accept_wait(fds[i], 3000, &err);
+
+		if (afd >= 0) {
+			got++;
+			close(afd);
+		}
+	}
+	cf_send(up, CF_ACCEPTED);
+	cf_send(up, got);
+	for (i = 0, bad = 0; i < n; i++)
+		if (listen(fds[i], 129))
+			bad++;
+	cf_send(up, CF_RELISTENED);
+	cf_send(up, bad);
+	if (cf_recv(down) != CF_RELISTENED)
+		_exit(2);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	_exit(0);
+}
+
+static long long cf_events(const char *dir, const char *key)
+{
+	char path[700], name[64];
+	long long v, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.events", dir);
+	f = fopen(path, "r");
+	if (!f)
+		die("open %s: %s", path, errname(errno));
+	while (fscanf(f, "%63s %lld", name, &v) == 2)
+		if (!strcmp(name, key))
+			ret = v;
+	fclose(f);
+	return ret;
+}
+
+int cmd_clone_fail(const struct llt_opts *o)
+{
+	int n = o->count, port = o->port, up[2], down[2], i, status, bad, got, fd;
+	long long failed, managed, refailed, remanaged, ooms;
+	const char *what = sf_what(o);
+	struct llt_stats a, b, c;
+	struct llt_sockstat s0, s1;
+	char dir[600], text[32];
+	union sockaddr_any sa;
+	socklen_t len;
+	pid_t pid;
+
+	if (n < 1 || n > 1000)
+		die("clone-fail: -N %d: 1 to 1000 listeners", n);
+	memcg_dir(dir, sizeof(dir));
+	if (!strcmp(dir, "/sys/fs/cgroup/"))
+		die("clone-fail: in the root cgroup: run me in a child cgroup with +memory");
+	/* The parent leaves the cgroup, so that only the child meets its limit. */
+	cf_memcg_write("/sys/fs/cgroup", "cgroup.procs", "0\n");
+	ooms = cf_events(dir, "oom_kill");
+	sockstat_read(&s0);
+	sf_begin(o, &a);
+	if (pipe(up) || pipe(down))
+		die("pipe: %s", errname(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", errname(errno));
+	if (!pid) {
+		close(up[0]);
+		close(down[1]);
+		cf_child(dir, port, n, up[1], down[0]);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (cf_recv(up[0]) != CF_BOUND)
+		goto child_died;
+	snprintf(text, sizeof(text), "%lld\n", memcg_current(dir));
+	cf_memcg_write(dir, "memory.max", text);
+	note("%s: %d listeners bound; %s/memory.max set to its memory.current, %s", what, n,
+	     dir, strtok(text, "\n"));
+	cf_send(down[1], CF_BOUND);
+	if (cf_recv(up[0]) != CF_LISTENED)
+		goto child_died;
+	bad = cf_recv(up[0]);
+	cf_memcg_write(dir, "memory.max", "max\n");
+	stats_read(&b);
+	failed = stats_delta(&a, &b, "listen_clone_failed", -1);
+	managed = stats_delta(&a, &b, "listen_managed", -1);
+	note("%s: listen() failed on %d of %d; listen_managed +%lld, listen_clone_failed "
+	     "+%lld; memory.events max %lld", what, bad, n, managed, failed,
+	     cf_events(dir, "max"));
+	check(bad == 0, "%s: listen() failed on %d of %d listeners at the memory limit: "
+	      "stock's listen() allocates nothing", what, bad, n);
+
+	sa_make(&sa, &len, AF_INET, "127.0.0.1", port);
+	for (i = 0; i < n; i++) {
+		sa.in4.sin_port = htons(port + i);
+		fd = connect_to(&sa, len);
+		close(fd);
+	}
+	cf_send(down[1], CF_LISTENED);
+	if (cf_recv(up[0]) != CF_ACCEPTED)
+		goto child_died;
+	got = cf_recv(up[0]);
+	check(got == n, "%s: %d of %d listeners accepted their connection", what, got, n);
+	if (cf_recv(up[0]) != CF_RELISTENED)
+		goto child_died;
+	bad = cf_recv(up[0]);
+	stats_read(&c);
+	remanaged = stats_delta(&b, &c, "listen_managed", -1);
+	refailed = stats_delta(&b, &c, "listen_clone_failed", -1);
+	note("%s: listen() again with the memory back: failed on %d; listen_managed +%lld, "
+	     "listen_clone_failed +%lld", what, bad, remanaged, refailed);
+	check(bad == 0, "%s: listen() again failed on %d of %d", what, bad, n);
+	cf_send(down[1], CF_RELISTENED);
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && !WEXITSTATUS(status), "%s: the child failed (status %#x)",
+	      what, status);
+	check(cf_events(dir, "oom_kill") == ooms, "%s: the OOM killer ran in %s: the test "
+	      "faulted at the limit, nothing is tested", what, dir);
+	note("result clone-fail %s: %d listeners at the memory limit: managed %lld, left "
+	     "alone %lld; after listen() again: managed +%lld", what, n, managed, failed,
+	     remanaged);
+	if (o->expect_stock) {
+		sf_end(o, &a, "clone-fail");
+	} else {
+		check(failed > 0, "%s: listen_clone_failed +0: the memory limit did not bite, "
+		      "nothing is tested", what);
+		check(managed + failed == n, "%s: listen_managed +%lld and listen_clone_failed "
+		      "+%lld for %d listeners", what, managed, failed, n);
+		check(remanaged == failed && refailed == 0, "%s: listen() again gave clones "
+		      "to %lld of the %lld listeners left alone (listen_clone_failed +%lld)",
+		      what, remanaged, failed, refailed);
+		sf_end(o, &a, "clone-fail");
+	}
+	if (!sockstat_settle(&s0, 5000, &s1))
+		fail("%s: sockstat not back to its baseline after close", what);
+	return 0;
+
+child_died:
+	waitpid(pid, &status, 0);
+	cf_memcg_write(dir, "memory.max", "max\n");
+	die("clone-fail: the child died (status %#x, oom_kill %+lld)", status,
+	    cf_events(dir, "oom_kill") - ooms);
+}
+
 /* ------------------------------------------------------------ the listener's backlog */
 
 #define BACKLOG_B	8
