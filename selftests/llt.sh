@@ -110,6 +110,8 @@ tests=(
 	bpf_filter_after_listen
 	mark_after_listen
 	bindtodevice_after_listen
+	sockopts_after_listen
+	sockopts_after_listen_ipv6
 	fastopen_key
 	accept_migrated_waiter
 	accept_courtesy_bound
@@ -748,7 +750,8 @@ clones_still_serve() {
 	[ "${delta[listen_syn_local]}" -gt 0 ] || fail "no SYN went to a clone after the $2"
 }
 
-# haproxy_conf DIR TIMEOUT BODY: an haproxy that answers every request itself.
+# haproxy_conf DIR TIMEOUT BODY [BIND_OPTIONS]: an haproxy that answers every
+# request itself.
 haproxy_conf() {
 	cat >"$1/haproxy.cfg" <<-EOF
 	global
@@ -762,7 +765,7 @@ haproxy_conf() {
 		timeout client $2
 		timeout server $2
 	frontend fe
-		bind 127.0.0.1:$port
+		bind 127.0.0.1:$port${4:-}
 		http-request return status 200 content-type text/plain string "$3"
 	EOF
 }
@@ -771,8 +774,11 @@ haproxy_conf() {
 # the master re-executes it and the new worker takes the listening socket
 # over from the old one (the master passes its fds, no SO_REUSEPORT), so the
 # listener stays one managed socket with the same clones; the old worker
-# finishes its connections and goes. Twice: the same configuration, then
-# a changed one (timeouts, the response). haproxy answers itself, no backend.
+# finishes its connections and goes. Three times: the same configuration,
+# a changed one (timeouts, the response), and changed listener options
+# (backlog 200, defer-accept: the new worker sets TCP_DEFER_ACCEPT on the
+# socket it was handed, without listen() again, so its backlog stays; the
+# clones copy the option as it is set). haproxy answers itself, no backend.
 t_haproxy_reload() {
 	local dir=$work/haproxy master wpid k fd
 	local -A before=()
@@ -796,7 +802,7 @@ t_haproxy_reload() {
 	counters
 	[ $((CNT[listen_managed] - before[listen_managed])) = 1 ] ||
 		fail "listen_managed +$((CNT[listen_managed] - before[listen_managed])), expected +1"
-	bg wrk wrk -t2 -c20 -d"$((nginx_phase_s * 3 + 2))s" -H 'Connection: close' \
+	bg wrk wrk -t2 -c20 -d"$((nginx_phase_s * 5 + 2))s" -H 'Connection: close' \
 		"http://127.0.0.1:$port/"
 	wpid=$bg_pid
 	pause "$nginx_phase_s"
@@ -806,10 +812,20 @@ t_haproxy_reload() {
 	haproxy_conf "$dir" 20s reloaded
 	kill -USR2 "$master"
 	say "reload (USR2, changed timeouts and response)"
+	pause "$nginx_phase_s"
+	haproxy_conf "$dir" 20s reloaded " backlog 200 defer-accept"
+	kill -USR2 "$master"
+	say "reload (USR2, changed listener options: backlog 200 defer-accept)"
+	pause "$nginx_phase_s"
+	# haproxy 2.6 does not listen() again on a socket it takes over (stock
+	# keeps the old backlog too); sockopts_after_listen checks the clones
+	# follow the TCP_DEFER_ACCEPT it sets.
+	listen_backlog "$port"
+	say "the listener's backlog is now $REPLY (haproxy keeps the taken-over socket's)"
 	wait "$wpid" || { show "$work/wrk.out"; fail "wrk failed"; }
 	show "$work/wrk.out"
 	wrk_parse "$work/wrk.out"
-	say "haproxy through two reloads: $requests requests, socket errors $errors, non-2xx $non2xx"
+	say "haproxy through three reloads: $requests requests, socket errors $errors, non-2xx $non2xx"
 	[ "$errors" = 0 ] && [ "$non2xx" = 0 ] ||
 		fail "errors during haproxy's reloads: $errors socket errors, $non2xx non-2xx"
 	clones_still_serve "http://127.0.0.1:$port/" reloads
@@ -945,6 +961,14 @@ t_mark_after_listen() {
 
 t_bindtodevice_after_listen() {
 	safety late-inherit -m bindtodevice
+}
+
+t_sockopts_after_listen() {
+	safety late-sockopt
+}
+
+t_sockopts_after_listen_ipv6() {
+	safety late-sockopt -f 6
 }
 
 # A netns each: the client's cookie cache and the netns key start afresh.

@@ -17,7 +17,10 @@
 #include "fastsocket.h"
 #include "llt.h"
 
-/* The options a listener passes on to its connections, parent to clone. */
+/*
+ * The options a listener passes on to its connections, parent to clone; the
+ * clone's lock held. Not its backlog, which lookup.c's share sets per SYN.
+ */
 void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 {
 	const struct inet_connection_sock *picsk = inet_csk(parent);
@@ -25,7 +28,6 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	const struct tcp_sock *ptp = tcp_sk(parent);
 	struct tcp_sock *tp = tcp_sk(clone);
 
-	WRITE_ONCE(clone->sk_max_ack_backlog, READ_ONCE(parent->sk_max_ack_backlog));
 	WRITE_ONCE(clone->sk_rcvbuf, READ_ONCE(parent->sk_rcvbuf));
 	WRITE_ONCE(clone->sk_sndbuf, READ_ONCE(parent->sk_sndbuf));
 	clone->sk_userlocks = parent->sk_userlocks & ~SOCK_BINDPORT_LOCK;
@@ -56,6 +58,13 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	tp->nonagle = ptp->nonagle;
 	WRITE_ONCE(inet_sk(clone)->tos, READ_ONCE(inet_sk(parent)->tos));
 	WRITE_ONCE(inet_sk(clone)->uc_ttl, READ_ONCE(inet_sk(parent)->uc_ttl));
+#if IS_ENABLED(CONFIG_IPV6)
+	if (parent->sk_family == AF_INET6) {
+		/* A bit field on 6.1: as plain as setsockopt's own writes. */
+		inet6_sk(clone)->hop_limit = inet6_sk(parent)->hop_limit;
+		inet6_sk(clone)->tclass = inet6_sk(parent)->tclass;
+	}
+#endif
 }
 
 static void fsk_clone_fixup_ipv6(struct sock *clone, const struct sock *parent)

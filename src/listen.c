@@ -216,7 +216,11 @@ static void fsk_listener_create(struct sock *parent)
 	fsk_count(fn, listen_managed);
 }
 
-static void fsk_listener_sync(struct fsk_listener *l)
+/*
+ * The parent's options to its clones; its backlog too after listen() again.
+ * The netns's mutex and the parent's lock held.
+ */
+static void fsk_listener_sync(struct fsk_listener *l, bool relisten)
 {
 	int cpu;
 
@@ -228,8 +232,39 @@ static void fsk_listener_sync(struct fsk_listener *l)
 		/* A clone's lock nests in its listener's. */
 		lock_sock_nested(clone, SINGLE_DEPTH_NESTING);
 		fsk_clone_sync_options(clone, l->parent);
+		if (relisten)
+			WRITE_ONCE(clone->sk_max_ack_backlog,
+				   READ_ONCE(l->parent->sk_max_ack_backlog));
 		release_sock(clone);
 	}
+}
+
+/*
+ * An option was set on @sk, a TCP listener, after listen() (sockopt.c):
+ * a managed one's clones copy it. Process context, no lock held.
+ */
+void fsk_listener_options_changed(struct sock *sk)
+{
+	struct fsk_net *fn = fsk_net(sock_net(sk));
+	struct fsk_listener *l;
+	bool managed;
+
+	rcu_read_lock();
+	managed = fsk_listener_managed(sk);
+	rcu_read_unlock();
+	/* Most setsockopt() calls on listeners are on unmanaged ones. */
+	if (!managed)
+		return;
+	mutex_lock(&fn->llt.mutex);
+	lock_sock(sk);
+	rcu_read_lock();
+	l = fsk_listener_find(sk);
+	rcu_read_unlock();
+	/* Published after RCU: as in fsk_listen_started(). */
+	if (l && sk->sk_state == TCP_LISTEN)
+		fsk_listener_sync(l, false);
+	release_sock(sk);
+	mutex_unlock(&fn->llt.mutex);
 }
 
 static void fsk_listen_started(struct sock *sk)
@@ -250,7 +285,7 @@ static void fsk_listen_started(struct sock *sk)
 	 */
 	if (l)
 		/* listen() again, as nginx does after setting options. */
-		fsk_listener_sync(l);
+		fsk_listener_sync(l, true);
 	else if (READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
 		 fsk_listen_eligible(sk))
 		fsk_listener_create(sk);
@@ -376,6 +411,8 @@ int fsk_listen_init(void)
 		ret = fsk_lookup_hooks_add();
 	if (!ret)
 		ret = fsk_poll_hooks_add();
+	if (!ret)
+		ret = fsk_sockopt_hooks_add();
 	if (!ret)
 		return 0;
 	fsk_hotplug_exit();

@@ -154,6 +154,9 @@ bool fsk_retire_step(bool all);
 /* migrate.c */
 int fsk_migrate_hooks_add(void);
 
+/* sockopt.c */
+int fsk_sockopt_hooks_add(void);
+
 /*
  * For the hooks' ftrace callbacks: is @sk a listener in a netns that has
  * managed listeners? Anything else runs the kernel's function untouched.

@@ -597,6 +597,7 @@ static const struct {
 	{ "leak", cmd_leak },
 	{ "late-opt", cmd_late_opt },
 	{ "late-inherit", cmd_late_inherit },
+	{ "late-sockopt", cmd_late_sockopt },
 	{ "accept-giveup", cmd_accept_giveup },
 	{ "fastopen-key", cmd_fastopen_key },
 	{ "accept-migrated", cmd_accept_migrated },

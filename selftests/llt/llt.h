@@ -159,6 +159,7 @@ int cmd_memory(const struct llt_opts *o);
 int cmd_leak(const struct llt_opts *o);
 int cmd_late_opt(const struct llt_opts *o);
 int cmd_late_inherit(const struct llt_opts *o);
+int cmd_late_sockopt(const struct llt_opts *o);
 int cmd_accept_giveup(const struct llt_opts *o);
 int cmd_fastopen_key(const struct llt_opts *o);
 int cmd_accept_migrated(const struct llt_opts *o);

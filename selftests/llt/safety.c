@@ -501,6 +501,141 @@ int cmd_late_inherit(const struct llt_opts *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------ options set after listen() */
+
+/*
+ * Options a listener passes on to its connections, set after listen()
+ * without calling listen() again, as haproxy's reload does on the socket it
+ * takes over (TCP_DEFER_ACCEPT) and as servers tune a listening socket: the
+ * accepted connections must carry each as the listener reports it back, as
+ * on stock Linux, whichever CPU took the SYN. Then TCP_DEFER_ACCEPT itself:
+ * a handshake without data is not accepted until the data comes.
+ */
+struct late_sockopt {
+	const char *name;
+	int level, opt, val;
+	int family;	/* the listener's, or 0: either */
+};
+
+static const struct late_sockopt late_sockopts[] = {
+	{ "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 1, 0 },
+	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, 48 * 1024, 0 },
+	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, 40 * 1024, 0 },
+	{ "SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT, 7, 0 },
+	{ "TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY, 1, 0 },
+	{ "TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT, 12345, 0 },
+	{ "TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, 77, 0 },
+	{ "TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, 11, 0 },
+	{ "TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, 4, 0 },
+	{ "TCP_LINGER2", IPPROTO_TCP, TCP_LINGER2, 13, 0 },
+	{ "TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 9999, 0 },
+	{ "TCP_SYNCNT", IPPROTO_TCP, TCP_SYNCNT, 3, 0 },
+	{ "IP_TOS", IPPROTO_IP, IP_TOS, 0x20, AF_INET },
+	{ "IP_TTL", IPPROTO_IP, IP_TTL, 33, AF_INET },
+	{ "IPV6_TCLASS", IPPROTO_IPV6, IPV6_TCLASS, 0x20, AF_INET6 },
+	{ "IPV6_UNICAST_HOPS", IPPROTO_IPV6, IPV6_UNICAST_HOPS, 33, AF_INET6 },
+};
+
+#define LATE_SOCKOPTS	(int)(sizeof(late_sockopts) / sizeof(late_sockopts[0]))
+/* A deferred handshake is not accepted while no data comes: this long. */
+#define DEFER_QUIET_MS	600
+
+static int late_defer_accept(const struct llt_opts *o, int lfd,
+			     const union sockaddr_any *sa, socklen_t len)
+{
+	int family = sa->sa.sa_family;
+	const char *what = sf_what(o);
+	int i, cfd, afd, err;
+
+	xsetint(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, 5, "TCP_DEFER_ACCEPT");
+	for (i = 0; i < llt_ncpus; i++) {
+		xpin(llt_cpus[i]);
+		cfd = tcp_socket(family);
+		err = connect_within(cfd, sa, len, 3000);
+		check(!err, "%s, cpu%d: connect: %s", what, llt_cpus[i], errname(err));
+		sleep_ms(DEFER_QUIET_MS);
+		afd = accept_nb(lfd);
+		note("%s, cpu%d: TCP_DEFER_ACCEPT set after listen(), no data sent: %s after "
+		     "%d ms", what, llt_cpus[i], afd < 0 ? "not accepted (as stock)" :
+		     "ACCEPTED", DEFER_QUIET_MS);
+		check(afd < 0, "%s, cpu%d: a handshake without data accepted within %d ms of "
+		      "TCP_DEFER_ACCEPT, set after listen(): the listener's defer is ignored",
+		      what, llt_cpus[i], DEFER_QUIET_MS);
+		if (afd >= 0)
+			close(afd);
+		else if (send(cfd, "d", 1, MSG_NOSIGNAL) == 1) {
+			afd = accept_wait(lfd, 3000, &err);
+			check(afd >= 0, "%s, cpu%d: not accepted after the data came: %s",
+			      what, llt_cpus[i], errname(err));
+			if (afd >= 0)
+				close(afd);
+		}
+		close(cfd);
+	}
+	unpin();
+	return 0;
+}
+
+int cmd_late_sockopt(const struct llt_opts *o)
+{
+	int port = sf_port(o, 0), lfd, cfd, afd, err, i, k, want[LATE_SOCKOPTS], n = 0;
+	const char *what = sf_what(o), *addr = o->family == AF_INET6 ? "::1" : "127.0.0.1";
+	struct llt_stats a;
+	union sockaddr_any sa;
+	socklen_t len;
+
+	sf_begin(o, &a);
+	sa_make(&sa, &len, o->family, addr, port);
+	lfd = listener_at(o->family, addr, port, 64);
+	if (!sf_managed(o, &a, "late-sockopt")) {
+		close(lfd);
+		return 1;
+	}
+	for (k = 0; k < LATE_SOCKOPTS; k++) {
+		const struct late_sockopt *so = &late_sockopts[k];
+
+		if (so->family && so->family != o->family)
+			continue;
+		xsetint(lfd, so->level, so->opt, so->val, so->name);
+		want[k] = xgetint(lfd, so->level, so->opt, so->name);
+		n++;
+	}
+	note("%s: %d options set on the listener on %s after listen()", what, n, sa_str(&sa));
+	for (i = 0; i < llt_ncpus; i++) {
+		int bad = 0;
+
+		xpin(llt_cpus[i]);
+		cfd = tcp_socket(o->family);
+		err = connect_within(cfd, &sa, len, 3000);
+		afd = err ? -1 : accept_wait(lfd, 3000, &err);
+		check(afd >= 0, "%s, cpu%d: connect/accept: %s", what, llt_cpus[i], errname(err));
+		for (k = 0; afd >= 0 && k < LATE_SOCKOPTS; k++) {
+			const struct late_sockopt *so = &late_sockopts[k];
+			int got;
+
+			if (so->family && so->family != o->family)
+				continue;
+			got = xgetint(afd, so->level, so->opt, so->name);
+			if (got == want[k])
+				continue;
+			bad++;
+			fail("%s, cpu%d: the connection has %s %d, the listener %d", what,
+			     llt_cpus[i], so->name, got, want[k]);
+		}
+		if (afd >= 0) {
+			note("%s, cpu%d: the connection carries %d of %d options as the "
+			     "listener has them", what, llt_cpus[i], n - bad, n);
+			close(afd);
+		}
+		close(cfd);
+	}
+	unpin();
+	late_defer_accept(o, lfd, &sa, len);
+	close(lfd);
+	sf_end(o, &a, "late-sockopt");
+	return 0;
+}
+
 /* ------------------------------------------------------------ TCP_FASTOPEN_KEY */
 
 static const char tfo_sysctl[] = "/proc/sys/net/ipv4/tcp_fastopen";
