@@ -21,30 +21,9 @@ logdir=$top/build/check
 mkdir -p "$logdir"
 rm -f "$logdir/reruns"
 
-passed=0
-failed=0
-skipped=0
-failures=()
-
+what="make check"
 # shellcheck source=tools/stages.sh
 . "$top/tools/stages.sh"
-
-summary() {
-	local elapsed=$(( $(date +%s) - start )) line
-	echo
-	for f in "${failures[@]}"; do echo "# FAILED $f"; done
-	if [ -s "$logdir/reruns" ]; then
-		while IFS= read -r line; do echo "# RERUN $line"; done <"$logdir/reruns"
-	fi
-	echo "# make check took ${elapsed} s; logs in build/check/"
-	if [ "$skipped" -gt 0 ]; then
-		echo "$passed passed, $failed failed, $skipped skipped"
-	else
-		echo "$passed passed, $failed failed"
-	fi
-	[ "$failed" -eq 0 ]
-	exit
-}
 
 if [ "${FSK_CHECK_SKIP_DEPS:-0}" != 1 ]; then
 	stage deps tools/install-deps.sh || summary
@@ -58,7 +37,6 @@ if [ "$debug" != 0 ]; then
 		summary
 fi
 
-is_debug_kernel() { [[ $1 == *-fskdebug ]]; }
 kernels=$(echo ${FSK_CHECK_KERNELS:-$(tools/kernels.sh)})
 kernels=$(for k in $kernels; do
 	case $debug in

@@ -3,8 +3,35 @@
 #
 # tools/stages.sh - what make check (tools/check.sh) and make stress
 # (tools/stress.sh) share: stages whose TAP lines are counted, each TAP plan
-# checked against the tests that ran. Sourced, not run; the caller sets
-# logdir and passed=0 failed=0 skipped=0 failures=().
+# checked against the tests that ran, and the summary. Sourced, not run;
+# the caller sets logdir, start (date +%s) and what ("make check").
+
+passed=0
+failed=0
+skipped=0
+failures=()
+
+is_debug_kernel() { [[ $1 == *-fskdebug ]]; }
+
+# summary: every failure and rerun ($logdir/reruns), the time, the counts
+# line last; exits 0 only when nothing failed.
+summary() {
+	local elapsed=$(( $(date +%s) - start )) line f
+
+	echo
+	for f in "${failures[@]}"; do echo "# FAILED $f"; done
+	if [ -s "$logdir/reruns" ]; then
+		while IFS= read -r line; do echo "# RERUN $line"; done <"$logdir/reruns"
+	fi
+	echo "# $what took ${elapsed} s; logs in ${logdir#"$top"/}/"
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
+	[ "$failed" -eq 0 ]
+	exit
+}
 
 # Each TAP plan ("1..N", first or last) against the numbered test lines it
 # covers: a suite that stops early, or runs fewer tests than it planned,

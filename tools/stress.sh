@@ -23,10 +23,7 @@ start=$(date +%s)
 logdir=$top/build/stress
 mkdir -p "$logdir"
 
-passed=0
-failed=0
-skipped=0
-failures=()
+what="make stress"
 # shellcheck source=tools/stages.sh
 . "$top/tools/stages.sh"
 
@@ -37,22 +34,6 @@ for v in netns listeners flips; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "stress.sh: bad $v '${!v}'" >&2; exit 2; }
 done
 
-summary() {
-	local elapsed=$(( $(date +%s) - start ))
-
-	echo
-	for f in "${failures[@]}"; do echo "# FAILED $f"; done
-	echo "# make stress took ${elapsed} s; logs in build/stress/"
-	if [ "$skipped" -gt 0 ]; then
-		echo "$passed passed, $failed failed, $skipped skipped"
-	else
-		echo "$passed passed, $failed failed"
-	fi
-	[ "$failed" -eq 0 ]
-	exit
-}
-
-is_debug_kernel() { [[ $1 == *-fskdebug ]]; }
 kernels=
 for k in ${FSK_STRESS_KERNELS:-$(tools/kernels.sh)}; do
 	! is_debug_kernel "$k" || [ "${FSK_STRESS_DEBUG:-0}" = 1 ] || continue
