@@ -29,6 +29,8 @@
 # FSK_LLT_NETNS_CHURN (default 15, 5 on the debug kernel): namespaces
 # netns_churn_live_clones makes and lets die (make stress: 100).
 # FSK_LLT_MANY_LISTENERS (default 1000): many_listeners's listeners.
+# FSK_LLT_TEST_TIMEOUT: seconds a test may take (default 90, 300 on the
+# debug kernel).
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,7 +51,7 @@ nginx_phase_s=$((FSK_DEBUG_KERNEL ? 6 : 3))
 stock_only=${FSK_LLT_STOCK:-0}
 courtesy_bound_ms=${FSK_LLT_COURTESY_BOUND_MS:-50}
 read -ra flood_args <<<"${FSK_LLT_FLOOD_ARGS:-}"
-test_timeout=$((FSK_DEBUG_KERNEL ? 300 : 90))
+test_timeout=${FSK_LLT_TEST_TIMEOUT:-$((FSK_DEBUG_KERNEL ? 300 : 90))}
 netns_churn=${FSK_LLT_NETNS_CHURN:-$((FSK_DEBUG_KERNEL ? 5 : 15))}
 many_listeners=${FSK_LLT_MANY_LISTENERS:-1000}
 # Below the ephemeral range and above every test's own range (20000 + n * 100).

@@ -5,6 +5,8 @@
 # FSK_STRESS_DEBUG=1) under qemu, one guest at a time, for:
 #   heavy-KVER    2 vCPUs: netns_churn_live_clones with 100 namespaces and
 #                 many_listeners with 1,000 listeners (selftests/llt.sh)
+#   flood-heavy-KVER  syn_flood_cookies and close_under_pressure at backlog
+#                 4,096, 4,096 SYNs per CPU and an 8 s flood
 #   smp4-KVER     4 vCPUs: the whole Local Listen Table suite
 #   sparse-KVER   4 vCPUs of 8 possible, 2 online at boot
 #                 (possible_cpus=8 maxcpus=2): the same suite, whose cleanup
@@ -78,6 +80,9 @@ for k in $kernels; do
 	stage "heavy-$k" guest "$k" 2 1800 env FSK_LLT_NETNS_CHURN="$netns" \
 		FSK_LLT_MANY_LISTENERS="$listeners" selftests/llt.sh \
 		--filter '^(netns_churn_live_clones|many_listeners)$'
+	stage "flood-heavy-$k" guest "$k" 2 1800 env FSK_LLT_TEST_TIMEOUT=180 \
+		FSK_LLT_FLOOD_ARGS="-b 4096 -k 4096 -d 8000" selftests/llt.sh \
+		--filter '^(syn_flood_cookies|close_under_pressure)$'
 	stage "smp4-$k" guest "$k" 4 1800 selftests/all.sh llt
 	stage "sparse-$k" sparse "$k" selftests/all.sh llt
 done

@@ -82,8 +82,8 @@ static void *flood_thread(void *arg)
 
 	if (pin_to_cpu(t->cpu))
 		die("pin flood thread to CPU %d: %s", t->cpu, errname(errno));
-	if (f->ns > 0 && setns(f->ns, CLONE_NEWNET))
-		die("flood setns: %s", errname(errno));
+	if (f->ns > 0)
+		netns_set(f->ns);
 	raw = raw_tcp4_socket();
 	if (raw < 0)
 		die("raw socket: %s", errname(errno));
@@ -298,13 +298,6 @@ struct flood_ctx {
 	struct flood f;
 };
 
-/* Netns @ns for this thread (the main one goes back to ctx->self after). */
-static void enter_ns(int ns)
-{
-	if (setns(ns, CLONE_NEWNET))
-		die("setns: %s", errname(errno));
-}
-
 /*
  * A handshake split over two CPUs from an address of the flood's prefix
  * that the peer does not own either (so no RST from it undoes the
@@ -323,10 +316,10 @@ static bool steered(struct flood_ctx *c, int lfd, int port, int sport,
 
 	/* The block after the flood's: routed to the peer as well. */
 	seg.src.s_addr = htonl(c->f.src_net + c->f.src_host_mask + 1 + 1 + (sport & 0x7f));
-	enter_ns(c->peer);
+	netns_set(c->peer);
 	raw = raw_tcp4_socket();
 	pkt = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
-	enter_ns(c->self);
+	netns_set(c->self);
 	if (raw < 0 || pkt < 0)
 		die("raw or packet socket: %s", errname(errno));
 	xpin(syn_cpu);
@@ -418,6 +411,25 @@ static void check_clones(struct flood_ctx *c, const struct llt_stats *a,
  * handshakes split over CPUs while the SYN queue is full, then a timed
  * flood with legitimate clients connecting from the peer all along.
  */
+/*
+ * A listener on @port with backlog @b, flooded with @syns SYNs; the memory,
+ * module counters and SYN counts from before it, for the run's checks.
+ */
+static int flood_listener(struct flood_ctx *c, int port, int b, int syns,
+			  const char *what, struct flood_mem *base, struct llt_stats *sa,
+			  struct flood_counts *n0)
+{
+	int lfd;
+
+	mem_read(base);
+	stats_read(sa);
+	lfd = listener_at(AF_INET, c->addr, port, b);
+	counts_read(n0);
+	flood_start(&c->f, syns, 0);
+	flood_join(&c->f, what);
+	return lfd;
+}
+
 static void cookies_run(struct flood_ctx *c, int v, int port)
 {
 	const struct llt_opts *o = c->o;
@@ -434,14 +446,8 @@ static void cookies_run(struct flood_ctx *c, int v, int port)
 	sysctl_write(cookies_path, v);
 	/* Requests outlive a slow counted flood (7 s), and go soon after. */
 	sysctl_write(retries_path, 2);
-	mem_read(&base);
-	stats_read(&sa);
-	lfd = listener_at(AF_INET, c->addr, port, b);
-
 	/* Counted: every SYN is one that reached the listener (InSegs). */
-	counts_read(&n0);
-	flood_start(&c->f, syns, 0);
-	flood_join(&c->f, what);
+	lfd = flood_listener(c, port, b, syns, what, &base, &sa, &n0);
 	sleep_ms(200);
 	counts_read(&n1);
 	counts_delta(&d, &n0, &n1);
@@ -547,7 +553,7 @@ static void *filler_thread(void *arg)
 	int i, fd;
 
 	xpin(fl->cpu);
-	enter_ns(fl->c->peer);
+	netns_set(fl->c->peer);
 	sa_make(&sa, &len, AF_INET, fl->c->addr, fl->port);
 	for (i = 0; i < fl->n; i++) {
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -589,13 +595,7 @@ static void close_run(struct flood_ctx *c, int port)
 	 * kernel's 100-200 SYNs/s need), and go at most 8 s after the close.
 	 */
 	sysctl_write(retries_path, 3);
-	mem_read(&base);
-	stats_read(&sa);
-	lfd = listener_at(AF_INET, c->addr, port, b);
-
-	counts_read(&n0);
-	flood_start(&c->f, syns, 0);
-	flood_join(&c->f, what);
+	lfd = flood_listener(c, port, b, syns, what, &base, &sa, &n0);
 	for (i = 0; i < llt_ncpus; i++) {
 		fl[i].c = c;
 		fl[i].cpu = llt_cpus[i];

@@ -382,6 +382,13 @@ int netns_open(const char *name)
 	return fd;
 }
 
+/* This thread into the network namespace @fd (netns_open(), /proc/self/ns/net). */
+void netns_set(int fd)
+{
+	if (setns(fd, CLONE_NEWNET))
+		die("setns: %s", errname(errno));
+}
+
 /* A connection within @timeout_ms (poll, then a non-blocking accept). */
 int accept_wait(int lfd, int timeout_ms, int *err)
 {

@@ -137,6 +137,7 @@ void md5_key(int fd);
 void cpu_online_set(int cpu, int online);
 /* /run/netns/@name, opened (-1 for no name). */
 int netns_open(const char *name);
+void netns_set(int fd);
 bool tfo_connect(int lfd, const union sockaddr_any *sa, socklen_t len,
 		 const char *what);
 

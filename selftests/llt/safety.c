@@ -1453,13 +1453,14 @@ static void memcg_dir(char *dir, size_t size)
 		die("no cgroup v2 line in /proc/self/cgroup");
 }
 
-static long long memcg_stat(const char *dir, const char *key)
+/* KEY's value in the cgroup's flat keyed FILE (memory.stat, memory.events). */
+static long long memcg_key(const char *dir, const char *file, const char *key)
 {
-	char path[600], name[64];
+	char path[700], name[64];
 	long long v, ret = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	f = fopen(path, "r");
 	if (!f)
 		die("open %s: %s", path, errname(errno));
@@ -1470,6 +1471,11 @@ static long long memcg_stat(const char *dir, const char *key)
 	if (ret < 0)
 		die("%s: no %s", path, key);
 	return ret;
+}
+
+static long long memcg_stat(const char *dir, const char *key)
+{
+	return memcg_key(dir, "memory.stat", key);
 }
 
 static long long memcg_current(const char *dir)
@@ -1794,19 +1800,7 @@ static void cf_child(const char *dir, int port, int n, int up, int down)
 
 static long long cf_events(const char *dir, const char *key)
 {
-	char path[700], name[64];
-	long long v, ret = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/memory.events", dir);
-	f = fopen(path, "r");
-	if (!f)
-		die("open %s: %s", path, errname(errno));
-	while (fscanf(f, "%63s %lld", name, &v) == 2)
-		if (!strcmp(name, key))
-			ret = v;
-	fclose(f);
-	return ret;
+	return memcg_key(dir, "memory.events", key);
 }
 
 int cmd_clone_fail(const struct llt_opts *o)
@@ -2005,16 +1999,16 @@ static int netns_enter(const char *name)
 {
 	int back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd = netns_open(name);
 
-	if (back < 0 || setns(fd, CLONE_NEWNET))
-		die("setns to netns %s: %s", name, errname(errno));
+	if (back < 0)
+		die("open /proc/self/ns/net: %s", errname(errno));
+	netns_set(fd);
 	close(fd);
 	return back;
 }
 
 static void netns_leave(int back)
 {
-	if (setns(back, CLONE_NEWNET))
-		die("setns back: %s", errname(errno));
+	netns_set(back);
 	close(back);
 }
 
