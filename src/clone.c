@@ -56,13 +56,14 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	WRITE_ONCE(tp->linger2, READ_ONCE(ptp->linger2));
 	WRITE_ONCE(tp->notsent_lowat, READ_ONCE(ptp->notsent_lowat));
 	tp->nonagle = ptp->nonagle;
+	/* TCP_QUICKACK 0 on a listener: its connections start in pingpong mode. */
+	WRITE_ONCE(icsk->icsk_ack.pingpong, READ_ONCE(picsk->icsk_ack.pingpong));
 	WRITE_ONCE(inet_sk(clone)->tos, READ_ONCE(inet_sk(parent)->tos));
 	WRITE_ONCE(inet_sk(clone)->uc_ttl, READ_ONCE(inet_sk(parent)->uc_ttl));
 #if IS_ENABLED(CONFIG_IPV6)
 	if (parent->sk_family == AF_INET6) {
-		/* A bit field on 6.1: as plain as setsockopt's own writes. */
-		inet6_sk(clone)->hop_limit = inet6_sk(parent)->hop_limit;
-		inet6_sk(clone)->tclass = inet6_sk(parent)->tclass;
+		fsk_ipv6_hop_limit_copy(inet6_sk(clone), inet6_sk(parent));
+		WRITE_ONCE(inet6_sk(clone)->tclass, READ_ONCE(inet6_sk(parent)->tclass));
 	}
 #endif
 }

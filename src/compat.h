@@ -121,6 +121,14 @@
 #define fsk_ipv6_fl_list(sk, np)	((np)->ipv6_fl_list)
 #endif
 
+/* ipv6_pinfo's hop_limit was a 9-bit field (6.1); a plain s16 since. */
+#ifdef FSK_IPV6_HOP_LIMIT_BITFIELD
+#define fsk_ipv6_hop_limit_copy(dst, src)	((dst)->hop_limit = (src)->hop_limit)
+#else
+#define fsk_ipv6_hop_limit_copy(dst, src)	\
+	WRITE_ONCE((dst)->hop_limit, READ_ONCE((src)->hop_limit))
+#endif
+
 /* A TCPv6 socket's own ipv6_pinfo (the kernel's helper is static). */
 #define fsk_tcp_inet6_sk(sk)	(&container_of(tcp_sk(sk), struct tcp6_sock, tcp)->inet6)
 

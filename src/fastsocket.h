@@ -85,6 +85,15 @@ static inline int fsk_netns_listeners(const struct net *net)
 	return atomic_read(&fsk_net(net)->managed_listeners);
 }
 
+/* Could a listen() in @net get clones, or has one? Under RCU. */
+static inline bool fsk_netns_may_manage(const struct net *net)
+{
+	const struct fsk_net *fn = fsk_net(net);
+
+	return (READ_ONCE(fn->enabled) && READ_ONCE(fn->listen)) ||
+	       atomic_read(&fn->managed_listeners);
+}
+
 #define fsk_count(fn, counter) this_cpu_inc((fn)->stats->counter)
 
 int fsk_netns_init(void);

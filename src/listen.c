@@ -185,6 +185,29 @@ static struct fsk_listener *fsk_listener_alloc(struct sock *parent)
 	return l;
 }
 
+/*
+ * The parent's options to its clones; its backlog too after listen() again.
+ * The netns's mutex and the parent's lock held.
+ */
+static void fsk_listener_sync(struct fsk_listener *l, bool relisten)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct sock *clone = l->clones[cpu];
+
+		if (!clone)
+			continue;
+		/* A clone's lock nests in its listener's. */
+		lock_sock_nested(clone, SINGLE_DEPTH_NESTING);
+		fsk_clone_sync_options(clone, l->parent);
+		if (relisten)
+			WRITE_ONCE(clone->sk_max_ack_backlog,
+				   READ_ONCE(l->parent->sk_max_ack_backlog));
+		release_sock(clone);
+	}
+}
+
 /* Parent locked, listening and eligible: give every online CPU a clone. */
 static void fsk_listener_create(struct sock *parent)
 {
@@ -214,41 +237,32 @@ static void fsk_listener_create(struct sock *parent)
 	atomic_inc(&fn->managed_listeners);
 	spin_unlock_bh(&fn->llt.lock);
 	fsk_count(fn, listen_managed);
+	/*
+	 * Some options are set without the parent's lock (TCP_DEFER_ACCEPT,
+	 * TCP_USER_TIMEOUT, ...): one written while the clones were made
+	 * either finds the listener published (sockopt.c copies it), or is
+	 * seen here. Pairs with fsk_listener_options_changed()'s barrier.
+	 */
+	smp_mb();
+	fsk_listener_sync(l, false);
 }
 
 /*
- * The parent's options to its clones; its backlog too after listen() again.
- * The netns's mutex and the parent's lock held.
+ * @sk, a TCP socket, got option @optname of @level (sockopt.c). If it is a
+ * managed listener, its clones copy the option, or, for one they cannot
+ * follow, the listener takes its SYNs itself from now on. Process context;
+ * the caller may hold io_uring's ctx lock, no socket lock.
  */
-static void fsk_listener_sync(struct fsk_listener *l, bool relisten)
+void fsk_listener_options_changed(struct sock *sk, int level, int optname)
 {
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct sock *clone = l->clones[cpu];
-
-		if (!clone)
-			continue;
-		/* A clone's lock nests in its listener's. */
-		lock_sock_nested(clone, SINGLE_DEPTH_NESTING);
-		fsk_clone_sync_options(clone, l->parent);
-		if (relisten)
-			WRITE_ONCE(clone->sk_max_ack_backlog,
-				   READ_ONCE(l->parent->sk_max_ack_backlog));
-		release_sock(clone);
-	}
-}
-
-/*
- * An option was set on @sk, a TCP listener, after listen() (sockopt.c):
- * a managed one's clones copy it. Process context, no lock held.
- */
-void fsk_listener_options_changed(struct sock *sk)
-{
-	struct fsk_net *fn = fsk_net(sock_net(sk));
+	struct fsk_net *fn = fsk_net_of_sock(sk);
 	struct fsk_listener *l;
 	bool managed;
 
+	if (inet_sk_state_load(sk) != TCP_LISTEN)
+		return;
+	/* The option's write before the look: see fsk_listener_create(). */
+	smp_mb();
 	rcu_read_lock();
 	managed = fsk_listener_managed(sk);
 	rcu_read_unlock();
@@ -257,12 +271,25 @@ void fsk_listener_options_changed(struct sock *sk)
 		return;
 	mutex_lock(&fn->llt.mutex);
 	lock_sock(sk);
+	if (sk->sk_state != TCP_LISTEN || READ_ONCE(fsk_listen_stopping))
+		goto out;
 	rcu_read_lock();
 	l = fsk_listener_find(sk);
 	rcu_read_unlock();
-	/* Published after RCU: as in fsk_listen_started(). */
-	if (l && sk->sk_state == TCP_LISTEN)
+	/*
+	 * Still published after RCU: only closing this socket (whose lock we
+	 * hold) or unload, which sets fsk_listen_stopping under our mutex
+	 * first, unpublishes it.
+	 */
+	if (!l)
+		goto out;
+	if (fsk_sockopt_followed(level, optname)) {
 		fsk_listener_sync(l, false);
+	} else if (!l->options_unfollowed) {
+		WRITE_ONCE(l->options_unfollowed, true);
+		fsk_count(fn, listen_option_unfollowed);
+	}
+out:
 	release_sock(sk);
 	mutex_unlock(&fn->llt.mutex);
 }
@@ -309,7 +336,6 @@ static bool notrace fsk_inet_listen_wanted(struct ftrace_regs *fregs)
 {
 	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 0);
 	const struct sock *sk = sock->sk;
-	const struct fsk_net *fn;
 	bool wanted;
 
 	if (!sk || sk->sk_protocol != IPPROTO_TCP)
@@ -323,9 +349,7 @@ static bool notrace fsk_inet_listen_wanted(struct ftrace_regs *fregs)
 	    rcu_access_pointer(sk->sk_user_data))
 		return false;
 	rcu_read_lock();
-	fn = fsk_net(sock_net(sk));
-	wanted = (READ_ONCE(fn->enabled) && READ_ONCE(fn->listen)) ||
-		 atomic_read(&fn->managed_listeners);
+	wanted = fsk_netns_may_manage(sock_net(sk));
 	rcu_read_unlock();
 	return wanted;
 }

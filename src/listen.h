@@ -7,7 +7,7 @@
 #include "fastsocket.h"
 
 bool fsk_listener_managed(const struct sock *sk);
-void fsk_listener_options_changed(struct sock *sk);
+void fsk_listener_options_changed(struct sock *sk, int level, int optname);
 bool fsk_listener_has_queued(const struct sock *sk);
 /*
  * A CPU whose own accept() caller took a connection this recently is busy

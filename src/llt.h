@@ -58,6 +58,13 @@ struct fsk_listener {
 	 * size, and so each clone's share of its kmalloc, stays as it was.
 	 */
 	bool backlog_pressure;
+	/*
+	 * An option set after listen() that the clones cannot copy
+	 * (sockopt.c): the listener takes its SYNs itself for good. Written
+	 * under the netns's mutex and the parent's lock; next to the flag
+	 * above, in the same hole.
+	 */
+	bool options_unfollowed;
 	/* After an RCU grace period: readers have their clone references. */
 	struct rcu_work release_work;
 	struct fsk_clone_wq **clone_wqs;
@@ -156,6 +163,7 @@ int fsk_migrate_hooks_add(void);
 
 /* sockopt.c */
 int fsk_sockopt_hooks_add(void);
+bool fsk_sockopt_followed(int level, int optname);
 
 /*
  * For the hooks' ftrace callbacks: is @sk a listener in a netns that has

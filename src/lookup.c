@@ -223,7 +223,7 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 	clone = READ_ONCE(l->clones[raw_smp_processor_id()]);
 	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN)
 		return sk;
-	if (!fsk_clone_current(sk, clone)) {
+	if (READ_ONCE(l->options_unfollowed) || !fsk_clone_current(sk, clone)) {
 		/*
 		 * The listener takes the SYNs now; the handshakes in flight
 		 * here complete against its backlog, not a limit left by a

@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Options set on a managed listener after listen(), without listen() again:
- * servers tune a listening socket, and haproxy's reload sets TCP_DEFER_ACCEPT
- * on the socket it takes over. The connections a clone makes must carry them
- * as the listener's would, so the clones copy them as the setsockopt()
- * returns, as after listen() again. State a clone cannot hold as its own
- * (MD5 and AO keys, filters, GTSM, ...) is not copied: lookup.c's
- * fsk_clone_current() hands such a listener's packets back to it.
+ * servers tune a listening socket, and haproxy sets TCP_QUICKACK after
+ * listen() and, on reload, TCP_DEFER_ACCEPT on the socket it takes over.
+ * The connections a clone makes must carry them as the listener's would.
+ * So, as each setsockopt() on the listener returns, the clones copy the
+ * options they can (clone.c's fsk_clone_sync_options()); state they must
+ * not hold as their own (MD5 and AO keys, filters, GTSM, congestion
+ * control, ...) is compared on every SYN instead (lookup.c's
+ * fsk_clone_current()); and for any other option the listener takes its
+ * SYNs itself from then on, as on stock Linux.
  *
  * SOL_SOCKET options come through sock_setsockopt(), every other level of an
  * inet stream socket through sock_common_setsockopt(), the setsockopt of
  * inet_stream_ops and inet6_stream_ops (tcp_setsockopt() is not exported on
- * 6.12).
+ * 6.12). BPF programs' bpf_setsockopt() goes around both (README).
  */
+#include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/net.h>
 #include <net/sock.h>
 #include <net/tcp.h>
@@ -21,6 +26,62 @@
 #include "listen.h"
 #include "llt.h"
 
+static const int fsk_followed_sol_socket[] = {
+	/* Copied. */
+	SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_MARK, SO_BINDTODEVICE,
+	SO_BINDTOIFINDEX, SO_RCVBUF, SO_SNDBUF, SO_RCVBUFFORCE, SO_SNDBUFFORCE, SO_RCVLOWAT,
+	SO_RCVTIMEO_OLD, SO_RCVTIMEO_NEW, SO_SNDTIMEO_OLD, SO_SNDTIMEO_NEW,
+	/* Compared per SYN. */
+	SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_DETACH_FILTER, SO_LOCK_FILTER,
+	/* No effect on a listener that is in no SO_REUSEPORT group. */
+	SO_REUSEADDR, SO_REUSEPORT, SO_INCOMING_CPU,
+};
+
+static const int fsk_followed_tcp[] = {
+	/* Copied. */
+	TCP_NODELAY, TCP_CORK, TCP_MAXSEG, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+	TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK,
+	TCP_USER_TIMEOUT, TCP_FASTOPEN, TCP_NOTSENT_LOWAT,
+	/* Compared per SYN. */
+	TCP_CONGESTION, TCP_ULP, TCP_MD5SIG, TCP_MD5SIG_EXT, TCP_FASTOPEN_KEY,
+#ifdef TCP_AO_ADD_KEY
+	TCP_AO_ADD_KEY, TCP_AO_DEL_KEY, TCP_AO_INFO,
+#endif
+};
+
+static const int fsk_followed_ip[] = { IP_TOS, IP_TTL, IP_MINTTL };
+
+static const int fsk_followed_ipv6[] = {
+	IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_MINHOPCOUNT,
+};
+
+static bool fsk_in(const int *opts, size_t n, int optname)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (opts[i] == optname)
+			return true;
+	return false;
+}
+
+/* Do a managed listener's clones follow option @optname of @level? */
+bool fsk_sockopt_followed(int level, int optname)
+{
+	switch (level) {
+	case SOL_SOCKET:
+		return fsk_in(fsk_followed_sol_socket, ARRAY_SIZE(fsk_followed_sol_socket),
+			      optname);
+	case SOL_TCP:
+		return fsk_in(fsk_followed_tcp, ARRAY_SIZE(fsk_followed_tcp), optname);
+	case SOL_IP:
+		return fsk_in(fsk_followed_ip, ARRAY_SIZE(fsk_followed_ip), optname);
+	case SOL_IPV6:
+		return fsk_in(fsk_followed_ipv6, ARRAY_SIZE(fsk_followed_ipv6), optname);
+	}
+	return false;
+}
+
 static int fsk_sock_common_setsockopt(struct socket *sock, int level, int optname,
 				      sockptr_t optval, unsigned int optlen)
 {
@@ -28,7 +89,7 @@ static int fsk_sock_common_setsockopt(struct socket *sock, int level, int optnam
 	int err = sock_common_setsockopt(sock, level, optname, optval, optlen);
 
 	if (!err)
-		fsk_listener_options_changed(sock->sk);
+		fsk_listener_options_changed(sock->sk, level, optname);
 	fsk_exit(idx);
 	return err;
 }
@@ -40,26 +101,34 @@ static int fsk_sock_setsockopt(struct socket *sock, int level, int optname,
 	int err = sock_setsockopt(sock, level, optname, optval, optlen);
 
 	if (!err)
-		fsk_listener_options_changed(sock->sk);
+		fsk_listener_options_changed(sock->sk, level, optname);
 	fsk_exit(idx);
 	return err;
 }
 
 /*
- * A TCP listener of a netns with managed listeners. Kernel sockets and
- * MPTCP's subflows (set under the MPTCP socket's lock) are never managed, so
- * fsk_listener_options_changed() never takes the netns's mutex under a
- * socket lock.
+ * A TCP socket of a netns where listeners have or may get clones, in any
+ * state: one not listening yet may be by the time its option is written
+ * (fsk_listener_create()). Kernel sockets, ULPs (MPTCP's subflows, set under
+ * the MPTCP socket's lock) and sockmap's are never managed: they are let
+ * through untouched, so the netns's mutex is never taken under a socket lock.
  */
 static bool notrace fsk_setsockopt_wanted(struct ftrace_regs *fregs)
 {
 	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 0);
-	const struct sock *sk = sock->sk;
+	const struct sock *sk = READ_ONCE(sock->sk);
+	bool wanted;
 
 	if (!sk || sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP ||
 	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
 		return false;
-	return fsk_listening_in_managed_netns(sk);
+	if (!sk->sk_net_refcnt || READ_ONCE(inet_csk(sk)->icsk_ulp_ops) ||
+	    rcu_access_pointer(sk->sk_user_data))
+		return false;
+	rcu_read_lock();
+	wanted = fsk_netns_may_manage(sock_net(sk));
+	rcu_read_unlock();
+	return wanted;
 }
 
 static struct fsk_hook fsk_sockopt_hooks[] = {

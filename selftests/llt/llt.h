@@ -9,6 +9,7 @@
 #include "../common.h"
 
 #define LLT_MAX_COLS	32
+#define ARRAY_LEN(a)	((int)(sizeof(a) / sizeof((a)[0])))
 #define LLT_MAX_CPUS	64
 #define LLT_MAX_THREADS	64
 

@@ -505,11 +505,15 @@ int cmd_late_inherit(const struct llt_opts *o)
 
 /*
  * Options a listener passes on to its connections, set after listen()
- * without calling listen() again, as haproxy's reload does on the socket it
- * takes over (TCP_DEFER_ACCEPT) and as servers tune a listening socket: the
- * accepted connections must carry each as the listener reports it back, as
- * on stock Linux, whichever CPU took the SYN. Then TCP_DEFER_ACCEPT itself:
- * a handshake without data is not accepted until the data comes.
+ * without calling listen() again, as haproxy does (TCP_QUICKACK after
+ * listen(), TCP_DEFER_ACCEPT on the socket a reload takes over) and as
+ * servers tune a listening socket: the accepted connections must carry each
+ * as the listener reports it back, as on stock Linux, whichever CPU took the
+ * SYN. First options the clones copy (their SYNs still go to the clones),
+ * then TCP_DEFER_ACCEPT's effect (a handshake without data is not accepted
+ * until the data comes), then, on a second listener, options the clones do
+ * not copy: that listener must take its SYNs itself
+ * (listen_option_unfollowed +1, no SYN to a clone).
  */
 struct late_sockopt {
 	const char *name;
@@ -517,7 +521,7 @@ struct late_sockopt {
 	int family;	/* the listener's, or 0: either */
 };
 
-static const struct late_sockopt late_sockopts[] = {
+static const struct late_sockopt late_followed[] = {
 	{ "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 1, 0 },
 	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, 48 * 1024, 0 },
 	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, 40 * 1024, 0 },
@@ -536,7 +540,14 @@ static const struct late_sockopt late_sockopts[] = {
 	{ "IPV6_UNICAST_HOPS", IPPROTO_IPV6, IPV6_UNICAST_HOPS, 33, AF_INET6 },
 };
 
-#define LATE_SOCKOPTS	(int)(sizeof(late_sockopts) / sizeof(late_sockopts[0]))
+static const struct late_sockopt late_unfollowed[] = {
+	{ "SO_TIMESTAMP", SOL_SOCKET, SO_TIMESTAMP, 1, 0 },
+	{ "TCP_THIN_LINEAR_TIMEOUTS", IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, 1, 0 },
+	{ "IP_RECVERR", IPPROTO_IP, IP_RECVERR, 1, AF_INET },
+	{ "IPV6_RECVERR", IPPROTO_IPV6, IPV6_RECVERR, 1, AF_INET6 },
+};
+
+#define LATE_MAX	32
 /* A deferred handshake is not accepted while no data comes: this long. */
 #define DEFER_QUIET_MS	600
 
@@ -576,51 +587,49 @@ static int late_defer_accept(const struct llt_opts *o, int lfd,
 	return 0;
 }
 
-int cmd_late_sockopt(const struct llt_opts *o)
+/*
+ * @opts (those of the listener's family) set on @lfd after listen(), then a
+ * connection from every CPU: each must carry them as the listener reports
+ * them. The module's counters across it in @a and @b.
+ */
+static void late_check(const struct llt_opts *o, int lfd, const union sockaddr_any *sa,
+		       socklen_t len, const struct late_sockopt *opts, int nopts,
+		       const char *kind, struct llt_stats *a, struct llt_stats *b)
 {
-	int port = sf_port(o, 0), lfd, cfd, afd, err, i, k, want[LATE_SOCKOPTS], n = 0;
-	const char *what = sf_what(o), *addr = o->family == AF_INET6 ? "::1" : "127.0.0.1";
-	struct llt_stats a;
-	union sockaddr_any sa;
-	socklen_t len;
+	int family = sa->sa.sa_family, want[LATE_MAX], cfd, afd, err, i, k, n = 0;
+	const char *what = sf_what(o);
 
-	sf_begin(o, &a);
-	sa_make(&sa, &len, o->family, addr, port);
-	lfd = listener_at(o->family, addr, port, 64);
-	if (!sf_managed(o, &a, "late-sockopt")) {
-		close(lfd);
-		return 1;
-	}
-	for (k = 0; k < LATE_SOCKOPTS; k++) {
-		const struct late_sockopt *so = &late_sockopts[k];
-
-		if (so->family && so->family != o->family)
+	if (nopts > LATE_MAX)
+		die("late-sockopt: %d options, at most %d", nopts, LATE_MAX);
+	stats_read(a);
+	for (k = 0; k < nopts; k++) {
+		if (opts[k].family && opts[k].family != family)
 			continue;
-		xsetint(lfd, so->level, so->opt, so->val, so->name);
-		want[k] = xgetint(lfd, so->level, so->opt, so->name);
+		xsetint(lfd, opts[k].level, opts[k].opt, opts[k].val, opts[k].name);
+		want[k] = xgetint(lfd, opts[k].level, opts[k].opt, opts[k].name);
 		n++;
 	}
-	note("%s: %d options set on the listener on %s after listen()", what, n, sa_str(&sa));
+	note("%s: %d options %s set on the listener on %s after listen()", what, n, kind,
+	     sa_str(sa));
 	for (i = 0; i < llt_ncpus; i++) {
 		int bad = 0;
 
 		xpin(llt_cpus[i]);
-		cfd = tcp_socket(o->family);
-		err = connect_within(cfd, &sa, len, 3000);
+		cfd = tcp_socket(family);
+		err = connect_within(cfd, sa, len, 3000);
 		afd = err ? -1 : accept_wait(lfd, 3000, &err);
 		check(afd >= 0, "%s, cpu%d: connect/accept: %s", what, llt_cpus[i], errname(err));
-		for (k = 0; afd >= 0 && k < LATE_SOCKOPTS; k++) {
-			const struct late_sockopt *so = &late_sockopts[k];
+		for (k = 0; afd >= 0 && k < nopts; k++) {
 			int got;
 
-			if (so->family && so->family != o->family)
+			if (opts[k].family && opts[k].family != family)
 				continue;
-			got = xgetint(afd, so->level, so->opt, so->name);
+			got = xgetint(afd, opts[k].level, opts[k].opt, opts[k].name);
 			if (got == want[k])
 				continue;
 			bad++;
 			fail("%s, cpu%d: the connection has %s %d, the listener %d", what,
-			     llt_cpus[i], so->name, got, want[k]);
+			     llt_cpus[i], opts[k].name, got, want[k]);
 		}
 		if (afd >= 0) {
 			note("%s, cpu%d: the connection carries %d of %d options as the "
@@ -630,8 +639,54 @@ int cmd_late_sockopt(const struct llt_opts *o)
 		close(cfd);
 	}
 	unpin();
+	stats_read(b);
+}
+
+int cmd_late_sockopt(const struct llt_opts *o)
+{
+	const char *what = sf_what(o), *addr = o->family == AF_INET6 ? "::1" : "127.0.0.1";
+	long long syns, unfollowed;
+	struct llt_stats a, b, c;
+	union sockaddr_any sa;
+	int lfd, lfd2;
+	socklen_t len;
+
+	sf_begin(o, &a);
+	sa_make(&sa, &len, o->family, addr, sf_port(o, 0));
+	lfd = listener_at(o->family, addr, sf_port(o, 0), 64);
+	if (!sf_managed(o, &a, "late-sockopt")) {
+		close(lfd);
+		return 1;
+	}
+	late_check(o, lfd, &sa, len, late_followed, ARRAY_LEN(late_followed),
+		   "the clones copy", &b, &c);
+	syns = stats_delta(&b, &c, "listen_syn_local", -1);
+	unfollowed = stats_delta(&b, &c, "listen_option_unfollowed", -1);
+	if (!o->expect_stock) {
+		note("%s: listen_syn_local +%lld, listen_option_unfollowed +%lld", what, syns,
+		     unfollowed);
+		check(syns >= llt_ncpus && unfollowed == 0, "%s: options the clones copy: "
+		      "listen_syn_local +%lld for %d connections, listen_option_unfollowed "
+		      "+%lld: the clones no longer take the SYNs", what, syns, llt_ncpus,
+		      unfollowed);
+	}
 	late_defer_accept(o, lfd, &sa, len);
 	close(lfd);
+
+	sa_make(&sa, &len, o->family, addr, sf_port(o, 1));
+	lfd2 = listener_at(o->family, addr, sf_port(o, 1), 64);
+	late_check(o, lfd2, &sa, len, late_unfollowed, ARRAY_LEN(late_unfollowed),
+		   "the clones do not copy", &b, &c);
+	syns = stats_delta(&b, &c, "listen_syn_local", -1);
+	unfollowed = stats_delta(&b, &c, "listen_option_unfollowed", -1);
+	if (!o->expect_stock) {
+		note("%s: listen_syn_local +%lld, listen_option_unfollowed +%lld", what, syns,
+		     unfollowed);
+		check(syns == 0 && unfollowed == 1, "%s: options the clones do not copy: "
+		      "listen_syn_local +%lld, listen_option_unfollowed +%lld: expected +0 and "
+		      "+1, the listener taking its SYNs itself", what, syns, unfollowed);
+	}
+	close(lfd2);
 	sf_end(o, &a, "late-sockopt");
 	return 0;
 }
