@@ -78,6 +78,7 @@ tests=(
 	sysctl_flips_under_traffic
 	switches_concurrent_netns
 	rmmod_with_queued
+	rmmod_during_setsockopt
 	rmmod_under_traffic
 	ipv4_wildcard
 	ipv4_loopback
@@ -355,6 +356,23 @@ t_switches_concurrent_netns() {
 		while IFS= read -r line; do out=$line; done <"$work/rm$i.out"
 		say "writer $i until rmmod: $out"
 	done
+}
+
+# rmmod while every CPU sets options on a managed listener: each
+# setsockopt() succeeds, rmmod within its bound, and no sync of the clones
+# runs once unload has begun (the debug kernel's KASAN sees the rest).
+t_rmmod_during_setsockopt() {
+	local pid rc
+
+	bg sc "$llt" sockopt-churn -p "$port" -d 5000 -r "$work/ready"
+	pid=$bg_pid
+	wait_file "$work/ready" 30 || { show "$work/sc.out"; fail "never ready"; }
+	pause 1
+	rmmod_timed
+	wait "$pid"
+	rc=$?
+	show "$work/sc.out"
+	[ $rc = 0 ] || fail "sockopt-churn failed ($rc)"
 }
 
 t_rmmod_with_queued() {

@@ -605,6 +605,7 @@ static const struct {
 	{ "late-opt", cmd_late_opt },
 	{ "late-inherit", cmd_late_inherit },
 	{ "late-sockopt", cmd_late_sockopt },
+	{ "sockopt-churn", cmd_sockopt_churn },
 	{ "accept-giveup", cmd_accept_giveup },
 	{ "fastopen-key", cmd_fastopen_key },
 	{ "accept-migrated", cmd_accept_migrated },

@@ -162,6 +162,7 @@ int cmd_leak(const struct llt_opts *o);
 int cmd_late_opt(const struct llt_opts *o);
 int cmd_late_inherit(const struct llt_opts *o);
 int cmd_late_sockopt(const struct llt_opts *o);
+int cmd_sockopt_churn(const struct llt_opts *o);
 int cmd_accept_giveup(const struct llt_opts *o);
 int cmd_fastopen_key(const struct llt_opts *o);
 int cmd_accept_migrated(const struct llt_opts *o);

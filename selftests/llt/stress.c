@@ -14,6 +14,7 @@
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -503,5 +504,75 @@ int cmd_many_listeners(const struct llt_opts *o)
 	      "fastsocket: %.0f connections/s to one listener with %d others, under half of "
 	      "%.0f/s alone", with[1], nl - 1, alone[1]);
 	free(fds);
+	return 0;
+}
+
+/* ------------------------------------------------------------ sockopt-churn */
+
+/*
+ * setsockopt() on a managed listener from every CPU, as fast as it goes,
+ * until -d MS are up: rmmod in the middle of it (the runner) must neither
+ * stall nor let a sync touch clones it is freeing. Every call must succeed,
+ * before and after the module goes.
+ */
+struct sockopt_churner {
+	pthread_t th;
+	int lfd, cpu;
+	long long end_ms, calls, errors;
+};
+
+static void *sockopt_churn_thread(void *arg)
+{
+	struct sockopt_churner *t = arg;
+	int v;
+
+	xpin(t->cpu);
+	while (now_ms() < t->end_ms) {
+		for (v = 0; v < 64; v++) {
+			int rcvbuf = 32768 + v * 1024, defer = v & 1, uto = 1000 + v;
+
+			t->errors += !!setsockopt(t->lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+						  sizeof(rcvbuf));
+			t->errors += !!setsockopt(t->lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
+						  sizeof(defer));
+			t->errors += !!setsockopt(t->lfd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto,
+						  sizeof(uto));
+			t->calls += 3;
+		}
+	}
+	return NULL;
+}
+
+int cmd_sockopt_churn(const struct llt_opts *o)
+{
+	struct sockopt_churner t[LLT_MAX_CPUS];
+	long long calls = 0, errors = 0, end;
+	struct llt_stats a, b;
+	int lfd, i;
+
+	set_fastsocket(1, 1);
+	stats_read(&a);
+	lfd = listener_at(AF_INET, "127.0.0.1", o->port, 64);
+	stats_read(&b);
+	check(stats_delta(&a, &b, "listen_managed", -1) == 1,
+	      "sockopt-churn: the listener is not managed: nothing is tested");
+	end = now_ms() + (o->duration_ms ? o->duration_ms : 4000);
+	for (i = 0; i < llt_ncpus; i++) {
+		t[i] = (struct sockopt_churner){ .lfd = lfd, .cpu = llt_cpus[i], .end_ms = end };
+		if (pthread_create(&t[i].th, NULL, sockopt_churn_thread, &t[i]))
+			die("pthread_create");
+	}
+	if (o->ready && write_file_atomic(o->ready, "ready\n"))
+		die("write %s: %s", o->ready, errname(errno));
+	for (i = 0; i < llt_ncpus; i++) {
+		pthread_join(t[i].th, NULL);
+		calls += t[i].calls;
+		errors += t[i].errors;
+	}
+	close(lfd);
+	note("sockopt-churn: %lld setsockopt() calls on a managed listener from %d CPUs, "
+	     "%lld failed", calls, llt_ncpus, errors);
+	check(errors == 0, "sockopt-churn: %lld of %lld setsockopt() calls failed", errors,
+	      calls);
 	return 0;
 }
