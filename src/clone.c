@@ -31,6 +31,8 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	WRITE_ONCE(clone->sk_rcvbuf, READ_ONCE(parent->sk_rcvbuf));
 	WRITE_ONCE(clone->sk_sndbuf, READ_ONCE(parent->sk_sndbuf));
 	clone->sk_userlocks = parent->sk_userlocks & ~SOCK_BINDPORT_LOCK;
+	/* The bind conflict check reads each child's: as its listener's. */
+	clone->sk_reuse = parent->sk_reuse;
 	WRITE_ONCE(clone->sk_priority, READ_ONCE(parent->sk_priority));
 	WRITE_ONCE(clone->sk_mark, READ_ONCE(parent->sk_mark));
 	WRITE_ONCE(clone->sk_bound_dev_if, READ_ONCE(parent->sk_bound_dev_if));
@@ -42,6 +44,8 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	sock_valbool_flag(clone, SOCK_KEEPOPEN, sock_flag(parent, SOCK_KEEPOPEN));
 	sock_valbool_flag(clone, SOCK_LINGER, sock_flag(parent, SOCK_LINGER));
 	sock_valbool_flag(clone, SOCK_URGINLINE, sock_flag(parent, SOCK_URGINLINE));
+	/* SO_LOCK_FILTER: children may not change their filter either. */
+	sock_valbool_flag(clone, SOCK_FILTER_LOCKED, sock_flag(parent, SOCK_FILTER_LOCKED));
 	WRITE_ONCE(icsk->icsk_accept_queue.rskq_defer_accept,
 		   READ_ONCE(picsk->icsk_accept_queue.rskq_defer_accept));
 	WRITE_ONCE(icsk->icsk_accept_queue.fastopenq.max_qlen,
@@ -58,12 +62,21 @@ void fsk_clone_sync_options(struct sock *clone, const struct sock *parent)
 	tp->nonagle = ptp->nonagle;
 	/* TCP_QUICKACK 0 on a listener: its connections start in pingpong mode. */
 	WRITE_ONCE(icsk->icsk_ack.pingpong, READ_ONCE(picsk->icsk_ack.pingpong));
+	/*
+	 * TCP_CONGESTION naming the algorithm the clone has (a different one
+	 * is compared per SYN): its children keep it through sysctl changes.
+	 */
+	icsk->icsk_ca_setsockopt = picsk->icsk_ca_setsockopt;
 	WRITE_ONCE(inet_sk(clone)->tos, READ_ONCE(inet_sk(parent)->tos));
 	WRITE_ONCE(inet_sk(clone)->uc_ttl, READ_ONCE(inet_sk(parent)->uc_ttl));
+	/* GTSM: compared per SYN too, so a SYN never sees the old value alone. */
+	WRITE_ONCE(inet_sk(clone)->min_ttl, READ_ONCE(inet_sk(parent)->min_ttl));
 #if IS_ENABLED(CONFIG_IPV6)
 	if (parent->sk_family == AF_INET6) {
 		fsk_ipv6_hop_limit_copy(inet6_sk(clone), inet6_sk(parent));
 		WRITE_ONCE(inet6_sk(clone)->tclass, READ_ONCE(inet6_sk(parent)->tclass));
+		WRITE_ONCE(inet6_sk(clone)->min_hopcount,
+			   READ_ONCE(inet6_sk(parent)->min_hopcount));
 	}
 #endif
 }

@@ -240,8 +240,10 @@ static void fsk_listener_create(struct sock *parent)
 	/*
 	 * Some options are set without the parent's lock (TCP_DEFER_ACCEPT,
 	 * TCP_USER_TIMEOUT, ...): one written while the clones were made
-	 * either finds the listener published (sockopt.c copies it), or is
-	 * seen here. Pairs with fsk_listener_options_changed()'s barrier.
+	 * either finds the listener listening and published (sockopt.c copies
+	 * it), or is seen here. Pairs with fsk_listener_options_changed()'s
+	 * barrier. (A lockless option the clones do not copy, written in
+	 * that window, goes unseen: SO_BUSY_POLL, SO_MAX_PACING_RATE.)
 	 */
 	smp_mb();
 	fsk_listener_sync(l, false);
@@ -259,10 +261,13 @@ void fsk_listener_options_changed(struct sock *sk, int level, int optname)
 	struct fsk_listener *l;
 	bool managed;
 
+	/*
+	 * The option's write before the looks at the state and the hash;
+	 * pairs with fsk_listener_create()'s.
+	 */
+	smp_mb();
 	if (inet_sk_state_load(sk) != TCP_LISTEN)
 		return;
-	/* The option's write before the look: see fsk_listener_create(). */
-	smp_mb();
 	rcu_read_lock();
 	managed = fsk_listener_managed(sk);
 	rcu_read_unlock();

@@ -30,11 +30,21 @@ static const int fsk_followed_sol_socket[] = {
 	/* Copied. */
 	SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_MARK, SO_BINDTODEVICE,
 	SO_BINDTOIFINDEX, SO_RCVBUF, SO_SNDBUF, SO_RCVBUFFORCE, SO_SNDBUFFORCE, SO_RCVLOWAT,
-	SO_RCVTIMEO_OLD, SO_RCVTIMEO_NEW, SO_SNDTIMEO_OLD, SO_SNDTIMEO_NEW,
+	SO_RCVTIMEO_OLD, SO_RCVTIMEO_NEW, SO_SNDTIMEO_OLD, SO_SNDTIMEO_NEW, SO_REUSEADDR,
+	SO_LOCK_FILTER,
+#ifdef SO_BUF_LOCK
+	SO_BUF_LOCK,
+#endif
 	/* Compared per SYN. */
-	SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_DETACH_FILTER, SO_LOCK_FILTER,
-	/* No effect on a listener that is in no SO_REUSEPORT group. */
-	SO_REUSEADDR, SO_REUSEPORT, SO_INCOMING_CPU,
+	SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_DETACH_FILTER,
+	/*
+	 * No effect on the connections: UDP's, struct socket's (accept()
+	 * makes a new one), the SYN's CPU.
+	 */
+	SO_BROADCAST, SO_PASSCRED, SO_PASSSEC, SO_INCOMING_CPU,
+#ifdef SO_PASSPIDFD
+	SO_PASSPIDFD,
+#endif
 };
 
 static const int fsk_followed_tcp[] = {
@@ -42,17 +52,22 @@ static const int fsk_followed_tcp[] = {
 	TCP_NODELAY, TCP_CORK, TCP_MAXSEG, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
 	TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK,
 	TCP_USER_TIMEOUT, TCP_FASTOPEN, TCP_NOTSENT_LOWAT,
-	/* Compared per SYN. */
+	/* Compared per SYN (a congestion control the clone has: copied). */
 	TCP_CONGESTION, TCP_ULP, TCP_MD5SIG, TCP_MD5SIG_EXT, TCP_FASTOPEN_KEY,
 #ifdef TCP_AO_ADD_KEY
 	TCP_AO_ADD_KEY, TCP_AO_DEL_KEY, TCP_AO_INFO,
 #endif
+	/* A no-op since 4.x. */
+	TCP_THIN_DUPACK,
 };
 
-static const int fsk_followed_ip[] = { IP_TOS, IP_TTL, IP_MINTTL };
+/* IP_FREEBIND: only bind() reads it, which no connection calls. */
+static const int fsk_followed_ip[] = {
+	IP_TOS, IP_TTL, IP_MINTTL, IP_FREEBIND, IP_BIND_ADDRESS_NO_PORT,
+};
 
 static const int fsk_followed_ipv6[] = {
-	IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_MINHOPCOUNT,
+	IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_MINHOPCOUNT, IPV6_FREEBIND,
 };
 
 static bool fsk_in(const int *opts, size_t n, int optname)
@@ -107,11 +122,13 @@ static int fsk_sock_setsockopt(struct socket *sock, int level, int optname,
 }
 
 /*
- * A TCP socket of a netns where listeners have or may get clones, in any
- * state: one not listening yet may be by the time its option is written
- * (fsk_listener_create()). Kernel sockets, ULPs (MPTCP's subflows, set under
- * the MPTCP socket's lock) and sockmap's are never managed: they are let
- * through untouched, so the netns's mutex is never taken under a socket lock.
+ * A TCP socket, listening or not yet (one that is closed may be listening by
+ * the time its option is written: fsk_listener_create()), of a netns where
+ * listeners have or may get clones. Connected sockets, whose options are set
+ * on every accept() of a busy server, run the kernel's function untouched.
+ * Never managed, and let through so that the netns's mutex is never taken
+ * under another socket's lock: ULPs (MPTCP's subflows, set under the MPTCP
+ * socket's lock), sockmap's and SMC's internal sockets (sk_user_data).
  */
 static bool notrace fsk_setsockopt_wanted(struct ftrace_regs *fregs)
 {
@@ -121,6 +138,8 @@ static bool notrace fsk_setsockopt_wanted(struct ftrace_regs *fregs)
 
 	if (!sk || sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP ||
 	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
+		return false;
+	if (!((1 << inet_sk_state_load(sk)) & (TCPF_CLOSE | TCPF_LISTEN)))
 		return false;
 	if (!sk->sk_net_refcnt || READ_ONCE(inet_csk(sk)->icsk_ulp_ops) ||
 	    rcu_access_pointer(sk->sk_user_data))
