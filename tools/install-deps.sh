@@ -11,7 +11,7 @@ set -euo pipefail
 base_pkgs=(make gcc libc6-dev libelf-dev pkg-config clang llvm libbpf-dev bpftool
 	   pahole busybox-static cpio zstd xz-utils kmod iproute2
 	   ethtool dkms linux-image-amd64 linux-headers-amd64 gnuplot-nox nginx-light
-	   haproxy wrk liburing-dev)
+	   haproxy wrk liburing-dev libglib2.0-dev)
 
 missing() {
 	local p
