@@ -14,6 +14,7 @@ KMOD_SRCS := $(wildcard selftests/kmod/*.c) selftests/kmod/Kbuild
 HEADERS := $(wildcard include/fastsocket/*.h)
 
 .PHONY: all module kmod bpf tools selftests check check-debug stress lint unit deps vm-demo bench \
+	cost cost-plugin \
 	dkms-install dkms-uninstall clean help
 
 all: module kmod bpf tools selftests
@@ -26,6 +27,7 @@ help:
 	@echo "make lint               hooking rules (IBT safety) and kernel coding style"
 	@echo "make vm-demo            boot a kernel, load the module, flip the sysctl in two netns"
 	@echo "make bench              connections per second, stock vs fastsocket, per kernel"
+	@echo "make cost               instructions per connection under icount (tools/cost)"
 	@echo "make dkms-install       install through DKMS for every installed kernel"
 	@echo "make dkms-uninstall     remove it again"
 
@@ -85,6 +87,13 @@ stress:
 
 vm-demo: module
 	tools/vm-demo.sh $(firstword $(KVERS))
+
+cost-plugin:
+	$(MAKE) -C tools/cost
+
+# Instructions per connection, counted under icount by a TCG plugin.
+cost: module tools cost-plugin
+	tools/cost/cost.sh
 
 bench: module tools
 	tools/bench/bench.sh

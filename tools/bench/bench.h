@@ -148,6 +148,18 @@ bool wait_for_stop(double seconds, bool also_usr1);
 /* Creates (or truncates) path, to tell a driver script that we are ready. */
 void touch_file(const char *path);
 
+/*
+ * The cost benchmark's measurement window (include/fastsocket/cost.h): a
+ * CPUID the TCG plugin watches for; anywhere else it returns zeros.
+ */
+static inline void cost_window(uint32_t leaf, uint32_t tag)
+{
+	uint32_t a = leaf, b = tag, c = 0, d = 0;
+
+	__asm__ volatile("cpuid" : "+a"(a), "+b"(b), "+c"(c), "+d"(d) : : "memory");
+}
+
+int cost_window_main(int argc, char **argv);
 int server_main(int argc, char **argv);
 int client_main(int argc, char **argv);
 int cpustat_main(int argc, char **argv);

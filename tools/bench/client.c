@@ -24,6 +24,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <fastsocket/cost.h>
+
 #include "bench.h"
 
 static struct {
@@ -35,6 +37,7 @@ static struct {
 	double warmup;
 	int timeout_ms;
 	int request_bytes;
+	unsigned int cost_tag;	/* nonzero: open and close a cost window */
 } opts = {
 	.concurrency = 64,
 	.duration = 5,
@@ -92,6 +95,8 @@ static void usage(FILE *out)
 "  --warmup S             seconds of load before measuring (default 1)\n"
 "  --timeout MS           give up on a connection after MS ms (default 5000)\n"
 "  --request-bytes N      request size, 8 to 512, ends with \\r\\n\\r\\n (32)\n"
+"  --cost-tag N           open a cost window (tools/cost) as the measured seconds\n"
+"                         start and close it, tagged N, as they end\n"
 "Prints one line of key=value results on stdout and a summary on stderr.\n", out);
 }
 
@@ -330,6 +335,7 @@ static void parse_args(int argc, char **argv)
 		{ "warmup",		required_argument,	NULL, 'w' },
 		{ "timeout",		required_argument,	NULL, 't' },
 		{ "request-bytes",	required_argument,	NULL, 'r' },
+		{ "cost-tag",		required_argument,	NULL, 'k' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -363,6 +369,9 @@ static void parse_args(int argc, char **argv)
 		case 'r':
 			opts.request_bytes = parse_long(optarg, "--request-bytes", REQUEST_MIN,
 							REQUEST_MAX);
+			break;
+		case 'k':
+			opts.cost_tag = parse_long(optarg, "--cost-tag", 1, 0x7fffffff);
 			break;
 		case 'h':
 			usage(stdout);
@@ -524,8 +533,12 @@ int client_main(int argc, char **argv)
 
 	/* The process's CPU time over the measured window only. */
 	sleep_until(measure_start_ns);
+	if (opts.cost_tag)
+		cost_window(FSK_COST_OPEN, opts.cost_tag);
 	process_cpu_time(&user0, &sys0);
 	sleep_until(run_end_ns);
+	if (opts.cost_tag)
+		cost_window(FSK_COST_CLOSE, opts.cost_tag);
 	process_cpu_time(&user1, &sys1);
 
 	for (i = 0; i < opts.threads; i++)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fastsocket/cost.h>
+
 #include "bench.h"
 
 const char *const err_kind_name[ERR_KINDS] = {
@@ -237,4 +239,26 @@ void touch_file(const char *path)
 	if (fd < 0)
 		die("%s: %s", path, strerror(errno));
 	close(fd);
+}
+
+/*
+ * fsk-bench cost-window open|close TAG: a cost window around a load that
+ * is not fsk-bench's own (wrk against nginx or haproxy).
+ */
+int cost_window_main(int argc, char **argv)
+{
+	char *end;
+	long tag;
+
+	if (argc != 3 || (strcmp(argv[1], "open") && strcmp(argv[1], "close"))) {
+		fprintf(stderr, "usage: fsk-bench cost-window open|close TAG\n");
+		return 2;
+	}
+	tag = strtol(argv[2], &end, 10);
+	if (*end || tag < 1 || tag > 0x7fffffff) {
+		fprintf(stderr, "fsk-bench cost-window: bad TAG '%s'\n", argv[2]);
+		return 2;
+	}
+	cost_window(strcmp(argv[1], "open") ? FSK_COST_CLOSE : FSK_COST_OPEN, tag);
+	return 0;
 }

@@ -11,6 +11,7 @@
 #            [--concurrency C] [--groups LIST] [--configs LIST] [--smoke]
 #            [--bench PATH] [--module PATH] [--rss-obj PATH] [--fastsocketctl PATH]
 #            [--fastsocketctl-absent REASON] [--sysctl net/x/y=VALUE]... [--trace]
+#            [--cost]
 #
 # CPUs 0..N/2-1 are the client's (load generators and the proxy's backend,
 # i.e. the outside world), N/2..N-1 the server's. The proxy's backend is an
@@ -35,6 +36,9 @@
 #   fastsocket  module loaded, enabled=1 before the server listens
 #   fastsocket+rfd  the same, plus fastsocketctl's RFD XDP program on the
 #               server's backend-facing veth (proxy workloads, nic path)
+# --cost: each run's measured seconds are a cost window of the TCG plugin
+# (tools/cost/fsk_insns.c), and a line "COST,TAG,KERNEL,VCPUS,WORKLOAD,PATH,
+# CONFIG,ROUND,CONNS" follows the run (tools/cost/cost.sh reads them).
 # --smoke: one 2 s run (0.5 s warmup, 1.5 s measured) of each configuration
 # on proxy/nic, and of fastsocket on conn/lo, nginx/nic and haproxy/nic.
 # Exits non-zero unless every run completed with zero errors: a run with
@@ -58,6 +62,8 @@ module=$top/build/$(uname -r)/fastsocket.ko
 rss_obj=$top/build/bpf/fsk_rss.bpf.o
 fskctl=$top/build/tools/fastsocketctl
 fskctl_absent=
+cost=0
+cost_seq=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -70,6 +76,7 @@ while [ $# -gt 0 ]; do
 	--configs) only_configs=$2; shift 2 ;;
 	--sysctl) extra_sysctls+=("$2"); shift 2 ;;
 	--trace) trace=1; shift ;;
+	--cost) cost=1; shift ;;
 	--bench) bench=$2; shift 2 ;;
 	--module) module=$2; shift 2 ;;
 	--rss-obj) rss_obj=$2; shift 2 ;;
@@ -496,13 +503,18 @@ finish_sampler() {
 
 # fsk-bench client run in NS against ADDR:PORT; sets rate, errors, p50, p99.
 run_client() {
-	local out
+	local out cost_args=()
 
+	if [ "$cost" = 1 ]; then
+		cost_seq=$((cost_seq + 1))
+		cost_args=(--cost-tag "$cost_seq")
+	fi
 	start_sampler "$warmup" "$seconds"
 	out=$(in_ns "$1" taskset -c "$cli_cpus" "$bench" client --connect "$2:$3" --pin \
 		--threads "$ncli" --concurrency "$concurrency" --warmup "$warmup" \
-		--duration "$seconds" 2>"$work/client.err")
+		--duration "$seconds" "${cost_args[@]}" 2>"$work/client.err")
 	finish_sampler
+	cost_line "$(field "$out" conns)"
 	if [ -z "$out" ]; then
 		problem error "client failed: $(tail -n1 "$work/client.err")"
 		return 1
@@ -542,6 +554,13 @@ server_errors() {	# server_errors NAME
 }
 
 # wrk with Connection: close; sets rate, errors, p50 and p99 (us).
+# --cost: the run's window tag (the plugin's "close" line), its identity
+# (run_one's) and the connections it counted, for tools/cost/cost.sh.
+cost_line() {	# cost_line CONNS
+	[ "$cost" = 1 ] || return 0
+	echo "COST,$cost_seq,$kver,$ncpus,$wl,$path,$cfg,$round,${1:-0}"
+}
+
 run_wrk() {	# run_wrk NS URL
 	local out w=${warmup%.*} d=${seconds%.*} args parsed
 
@@ -551,9 +570,16 @@ run_wrk() {	# run_wrk NS URL
 	[ "${w:-0}" -ge 1 ] &&
 		in_ns "$1" taskset -c "$cli_cpus" wrk -d "${w}s" "${args[@]}" >/dev/null 2>&1
 	start_sampler 0 "$d"
+	if [ "$cost" = 1 ]; then
+		cost_seq=$((cost_seq + 1))
+		"$bench" cost-window open "$cost_seq"
+	fi
 	out=$(in_ns "$1" taskset -c "$cli_cpus" wrk -d "${d}s" "${args[@]}" 2>&1)
+	[ "$cost" = 0 ] || "$bench" cost-window close "$cost_seq"
 	finish_sampler
 	echo "$out" >"$work/wrk.out"
+	# Each request is a connection (Connection: close).
+	cost_line "$(awk '/requests in/ { print $1 }' "$work/wrk.out")"
 	# rate p50_us p99_us socket-errors(connect read write timeout) non2xx
 	parsed=$(awk '
 		function us(v) {

@@ -19,6 +19,7 @@ static void usage(FILE *out)
 "       fsk-bench client --connect ADDR:PORT [--threads M] [--pin] [--concurrency C]\n"
 "                        [--duration S] [--warmup S] [--timeout MS] [--request-bytes N]\n"
 "       fsk-bench sample-cpus [--duration S] [--delay S]\n"
+"       fsk-bench cost-window open|close TAG\n"
 "'fsk-bench COMMAND --help' describes each option.\n", out);
 }
 
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
 		return client_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "sample-cpus"))
 		return cpustat_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cost-window"))
+		return cost_window_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -39,6 +39,11 @@
 #   FSK_VM_TCG_THREAD=single  one host thread for all vCPUs instead of one
 #                       each (multi, the default): slower with --smp > 1, but
 #                       immune to the stale-int3 race (exit code 126)
+#   FSK_VM_ICOUNT=SHIFT guest time counts executed instructions (qemu's
+#                       -icount shift=SHIFT,sleep=off; single-threaded TCG):
+#                       a run's cost becomes a count, the same every time
+#   FSK_VM_PLUGIN="SO[,ARG=VALUE...]"  a TCG plugin (qemu's -plugin), e.g.
+#                       build/cost/fsk_insns.so,out=FILE (tools/cost)
 #
 # Caches (per kernel, rebuilt when their inputs change) live in
 # build/vm/KVER/ of the repository: initramfs.cpio, and the ELF vmlinux
@@ -91,6 +96,17 @@ bz_image=/boot/vmlinuz-$kver
 qemu=${FSK_VM_QEMU:-qemu-system-x86_64}
 tcg_thread=${FSK_VM_TCG_THREAD:-multi}
 [[ $tcg_thread =~ ^(single|multi)$ ]] || die "FSK_VM_TCG_THREAD must be single or multi, not '$tcg_thread'"
+extra_qemu=()
+if [ -n "${FSK_VM_ICOUNT:-}" ]; then
+	[[ $FSK_VM_ICOUNT =~ ^[0-9]$|^10$ ]] || die "FSK_VM_ICOUNT must be a shift of 0 to 10, not '$FSK_VM_ICOUNT'"
+	# icount needs one TCG thread for all vCPUs.
+	tcg_thread=single
+	extra_qemu+=(-icount "shift=$FSK_VM_ICOUNT,sleep=off")
+fi
+if [ -n "${FSK_VM_PLUGIN:-}" ]; then
+	[ -f "${FSK_VM_PLUGIN%%,*}" ] || die "FSK_VM_PLUGIN: no plugin ${FSK_VM_PLUGIN%%,*}"
+	extra_qemu+=(-plugin "$FSK_VM_PLUGIN")
+fi
 command -v "$qemu" >/dev/null || die "$qemu not found (tools/install-deps.sh installs it)"
 qemu_version=$("$qemu" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9][0-9.]*\).*/\1/p')
 [ "${qemu_version%%.*}" -ge 10 ] 2>/dev/null ||
@@ -240,7 +256,7 @@ filter_pid=$!
 
 # --foreground: keep qemu in our process group; the signal trap stops it.
 timeout --foreground -k 5 "$timeout_s" \
-	"$qemu" -accel "tcg,thread=$tcg_thread" -smp "$smp" -m "$mem" \
+	"$qemu" -accel "tcg,thread=$tcg_thread" -smp "$smp" -m "$mem" "${extra_qemu[@]}" \
 	-nographic -no-reboot -vga none -nic none \
 	-kernel "$kernel" -initrd "$cache_dir/initramfs.cpio" -append "$append" \
 	-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
