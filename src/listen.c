@@ -186,10 +186,11 @@ static struct fsk_listener *fsk_listener_alloc(struct sock *parent)
 }
 
 /*
- * The parent's options to its clones; its backlog too after listen() again.
- * The netns's mutex and the parent's lock held.
+ * The parent's options to its clones (not the backlog: lookup.c's share sets
+ * each clone's per SYN, from the parent's). The netns's mutex and the
+ * parent's lock held.
  */
-static void fsk_listener_sync(struct fsk_listener *l, bool relisten)
+static void fsk_listener_sync(struct fsk_listener *l)
 {
 	int cpu;
 
@@ -201,9 +202,6 @@ static void fsk_listener_sync(struct fsk_listener *l, bool relisten)
 		/* A clone's lock nests in its listener's. */
 		lock_sock_nested(clone, SINGLE_DEPTH_NESTING);
 		fsk_clone_sync_options(clone, l->parent);
-		if (relisten)
-			WRITE_ONCE(clone->sk_max_ack_backlog,
-				   READ_ONCE(l->parent->sk_max_ack_backlog));
 		release_sock(clone);
 	}
 }
@@ -246,7 +244,7 @@ static void fsk_listener_create(struct sock *parent)
 	 * that window, goes unseen: SO_BUSY_POLL, SO_MAX_PACING_RATE.)
 	 */
 	smp_mb();
-	fsk_listener_sync(l, false);
+	fsk_listener_sync(l);
 }
 
 /*
@@ -257,8 +255,8 @@ static void fsk_listener_create(struct sock *parent)
  */
 void fsk_listener_options_changed(struct sock *sk, int level, int optname)
 {
-	struct fsk_net *fn = fsk_net_of_sock(sk);
 	struct fsk_listener *l;
+	struct fsk_net *fn;
 	bool managed;
 
 	/*
@@ -268,6 +266,7 @@ void fsk_listener_options_changed(struct sock *sk, int level, int optname)
 	smp_mb();
 	if (inet_sk_state_load(sk) != TCP_LISTEN)
 		return;
+	fn = fsk_net_of_sock(sk);
 	rcu_read_lock();
 	managed = fsk_listener_managed(sk);
 	rcu_read_unlock();
@@ -289,7 +288,7 @@ void fsk_listener_options_changed(struct sock *sk, int level, int optname)
 	if (!l)
 		goto out;
 	if (fsk_sockopt_followed(level, optname)) {
-		fsk_listener_sync(l, false);
+		fsk_listener_sync(l);
 	} else if (!l->options_unfollowed) {
 		WRITE_ONCE(l->options_unfollowed, true);
 		fsk_count(fn, listen_option_unfollowed);
@@ -317,7 +316,7 @@ static void fsk_listen_started(struct sock *sk)
 	 */
 	if (l)
 		/* listen() again, as nginx does after setting options. */
-		fsk_listener_sync(l, true);
+		fsk_listener_sync(l);
 	else if (READ_ONCE(fn->enabled) && READ_ONCE(fn->listen) &&
 		 fsk_listen_eligible(sk))
 		fsk_listener_create(sk);
@@ -340,23 +339,8 @@ static int fsk_inet_listen(struct socket *sock, int backlog)
 static bool notrace fsk_inet_listen_wanted(struct ftrace_regs *fregs)
 {
 	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 0);
-	const struct sock *sk = sock->sk;
-	bool wanted;
 
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
-		return false;
-	/*
-	 * Kernel sockets (SMC's clcsock), MPTCP's subflows (a ULP), sockmap:
-	 * never managed, and their listen() may run under another socket's
-	 * lock, which must not nest fsk's mutex.
-	 */
-	if (!sk->sk_net_refcnt || READ_ONCE(inet_csk(sk)->icsk_ulp_ops) ||
-	    rcu_access_pointer(sk->sk_user_data))
-		return false;
-	rcu_read_lock();
-	wanted = fsk_netns_may_manage(sock_net(sk));
-	rcu_read_unlock();
-	return wanted;
+	return fsk_sock_may_be_managed(sock->sk);
 }
 
 /* A managed listener stops listening: its clones go. Any context. */

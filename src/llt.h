@@ -166,6 +166,28 @@ int fsk_sockopt_hooks_add(void);
 bool fsk_sockopt_followed(int level, int optname);
 
 /*
+ * For the hooks' ftrace callbacks: could @sk, a TCP socket, be or become a
+ * managed listener? Kernel sockets, ULPs (MPTCP's subflows) and sockets with
+ * sk_user_data (sockmap, SMC's internal one) are never managed; their
+ * listen() and setsockopt() may run under another socket's lock, which must
+ * not nest the netns's mutex, so they run the kernel's function untouched.
+ */
+static inline bool notrace fsk_sock_may_be_managed(const struct sock *sk)
+{
+	bool may;
+
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+		return false;
+	if (!sk->sk_net_refcnt || READ_ONCE(inet_csk(sk)->icsk_ulp_ops) ||
+	    rcu_access_pointer(sk->sk_user_data))
+		return false;
+	rcu_read_lock();
+	may = fsk_netns_may_manage(sock_net(sk));
+	rcu_read_unlock();
+	return may;
+}
+
+/*
  * For the hooks' ftrace callbacks: is @sk a listener in a netns that has
  * managed listeners? Anything else runs the kernel's function untouched.
  */

@@ -164,11 +164,16 @@ static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone)
  * listener's own TFO key; and the connection inherits its mark, device,
  * congestion control and protocol ops (sockmap). A clone holds its
  * listener's state as of listen(). A listener that gained or changed any of
- * it since takes its packets itself, from the moment the option is set.
+ * it since takes its packets itself, from the moment the option is set, and
+ * for good once it got an option the clones cannot copy (sockopt.c).
  */
-static bool fsk_clone_current(const struct sock *parent, const struct sock *clone)
+static bool fsk_clone_current(const struct fsk_listener *l, const struct sock *clone)
 {
+	const struct sock *parent = l->parent;
 	const struct inet_connection_sock *picsk = inet_csk(parent);
+
+	if (READ_ONCE(l->options_unfollowed))
+		return false;
 
 	if (rcu_access_pointer(parent->sk_filter) != rcu_access_pointer(clone->sk_filter))
 		return false;
@@ -223,7 +228,7 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 	clone = READ_ONCE(l->clones[raw_smp_processor_id()]);
 	if (!clone || inet_sk_state_load(clone) != TCP_LISTEN)
 		return sk;
-	if (READ_ONCE(l->options_unfollowed) || !fsk_clone_current(sk, clone)) {
+	if (!fsk_clone_current(l, clone)) {
 		/*
 		 * The listener takes the SYNs now; the handshakes in flight
 		 * here complete against its backlog, not a limit left by a

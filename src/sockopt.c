@@ -123,31 +123,21 @@ static int fsk_sock_setsockopt(struct socket *sock, int level, int optname,
 
 /*
  * A TCP socket, listening or not yet (one that is closed may be listening by
- * the time its option is written: fsk_listener_create()), of a netns where
- * listeners have or may get clones. Connected sockets, whose options are set
- * on every accept() of a busy server, run the kernel's function untouched.
- * Never managed, and let through so that the netns's mutex is never taken
- * under another socket's lock: ULPs (MPTCP's subflows, set under the MPTCP
- * socket's lock), sockmap's and SMC's internal sockets (sk_user_data).
+ * the time its option is written: fsk_listener_create()), that may be
+ * managed. Connected sockets, whose options are set on every accept() of a
+ * busy server, run the kernel's function untouched.
  */
 static bool notrace fsk_setsockopt_wanted(struct ftrace_regs *fregs)
 {
 	const struct socket *sock = (const void *)fsk_fregs_arg(fregs, 0);
 	const struct sock *sk = READ_ONCE(sock->sk);
-	bool wanted;
 
-	if (!sk || sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP ||
+	if (!sk || sk->sk_type != SOCK_STREAM ||
 	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
 		return false;
 	if (!((1 << inet_sk_state_load(sk)) & (TCPF_CLOSE | TCPF_LISTEN)))
 		return false;
-	if (!sk->sk_net_refcnt || READ_ONCE(inet_csk(sk)->icsk_ulp_ops) ||
-	    rcu_access_pointer(sk->sk_user_data))
-		return false;
-	rcu_read_lock();
-	wanted = fsk_netns_may_manage(sock_net(sk));
-	rcu_read_unlock();
-	return wanted;
+	return fsk_sock_may_be_managed(sk);
 }
 
 static struct fsk_hook fsk_sockopt_hooks[] = {

@@ -382,6 +382,25 @@ int netns_open(const char *name)
 	return fd;
 }
 
+/*
+ * Two pipes and a fork, for a child the caller talks to: the child writes
+ * @up[1] and reads @down[0], the parent the other ends; each side's unused
+ * ends are closed. Returns fork()'s pid.
+ */
+pid_t fork_with_pipes(int up[2], int down[2])
+{
+	pid_t pid;
+
+	if (pipe(up) || pipe(down))
+		die("pipe: %s", errname(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", errname(errno));
+	close(pid ? up[1] : up[0]);
+	close(pid ? down[0] : down[1]);
+	return pid;
+}
+
 /* This thread into the network namespace @fd (netns_open(), /proc/self/ns/net). */
 void netns_set(int fd)
 {

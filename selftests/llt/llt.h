@@ -139,6 +139,7 @@ void cpu_online_set(int cpu, int online);
 /* /run/netns/@name, opened (-1 for no name). */
 int netns_open(const char *name);
 void netns_set(int fd);
+pid_t fork_with_pipes(int up[2], int down[2]);
 bool tfo_connect(int lfd, const union sockaddr_any *sa, socklen_t len,
 		 const char *what);
 

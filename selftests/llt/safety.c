@@ -1664,19 +1664,11 @@ int cmd_memcg(const struct llt_opts *o)
 		      "retired", what, stats_delta(&a, &h, "listen_clone_retired", -1), cpu);
 	memcg_read(dir, &base);
 
-	if (pipe(done) || pipe(hold))
-		die("pipe: %s", errname(errno));
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", errname(errno));
+	pid = fork_with_pipes(done, hold);
 	if (!pid) {
-		close(done[0]);
-		close(hold[1]);
 		close(lfd);
 		memcg_client(&sa, len, n, done[1], hold[0]);
 	}
-	close(done[1]);
-	close(hold[0]);
 	if (read(done[0], &c, 1) != 1) {
 		waitpid(pid, &status, 0);
 		die("memcg: the client failed (status %#x)", status);
@@ -1884,18 +1876,9 @@ int cmd_clone_fail(const struct llt_opts *o)
 	ooms = cf_events(dir, "oom_kill");
 	sockstat_read(&s0);
 	sf_begin(o, &a);
-	if (pipe(up) || pipe(down))
-		die("pipe: %s", errname(errno));
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", errname(errno));
-	if (!pid) {
-		close(up[0]);
-		close(down[1]);
+	pid = fork_with_pipes(up, down);
+	if (!pid)
 		cf_child(dir, port, n, up[1], down[0]);
-	}
-	close(up[1]);
-	close(down[0]);
 	if (cf_recv(up[0]) != CF_BOUND)
 		goto child_died;
 	snprintf(text, sizeof(text), "%lld\n", memcg_current(dir));
