@@ -52,17 +52,17 @@ struct fsk_listener {
 	struct sock *parent;		/* referenced */
 	refcount_t ref;
 	/*
-	 * Some clone may hold more than its share of the backlog (lookup.c):
-	 * every SYN then weighs the listener as a whole. Read by every SYN,
-	 * written when that changes. In the hole after ref: the struct's
-	 * size, and so each clone's share of its kmalloc, stays as it was.
+	 * The backlog state (include/fastsocket/backlog.h): odd while some
+	 * clone may hold more than its share of the backlog, and every SYN
+	 * then weighs the listener as a whole (lookup.c). Read by every SYN,
+	 * changed only by atomic compare-and-exchange, in steps of one or two.
+	 * In the hole after ref.
 	 */
-	bool backlog_pressure;
+	atomic_t backlog_state;
 	/*
 	 * An option set after listen() that the clones cannot copy
 	 * (sockopt.c): the listener takes its SYNs itself for good. Written
-	 * under the netns's mutex and the parent's lock; next to the flag
-	 * above, in the same hole.
+	 * under the netns's mutex and the parent's lock.
 	 */
 	bool options_unfollowed;
 	/* After an RCU grace period: readers have their clone references. */

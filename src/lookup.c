@@ -10,6 +10,8 @@
 #include <net/inet6_hashtables.h>
 #include <net/tcp.h>
 
+#include <fastsocket/backlog.h>
+
 #include "fastsocket.h"
 #include "hook.h"
 #include "llt.h"
@@ -42,23 +44,18 @@ static struct sock *fsk_cookie_listener(struct fsk_listener *l, struct sock *loc
  * queue, and drops a handshake's last ACK when the accept queue is full,
  * whichever CPUs they came in on. Each clone's queues are its own, so the
  * limit the kernel checks them against (the clone's sk_max_ack_backlog) is
- * set here from the listener's B, as percpu_counter_compare() works near
- * its limit: a clone whose queues together are below its share of B (B over
- * the online CPUs) checks against that share and reads nothing but its own
- * queues; all of them below it, the listener is within B plus one per CPU.
- * Past its share, or while any clone is (backlog_pressure), a SYN adds up
- * every clone's queues, and the clone may take what the others leave of B:
- * SYNs that all come in on one CPU fill the whole backlog there.
+ * set here from the listener's B, by the rules of
+ * include/fastsocket/backlog.h: a clone below its share of B, while no clone
+ * is past its share, checks against that share and reads nothing but its own
+ * queues; else a SYN adds up every clone's queues, and the clone may take
+ * what the others leave of B: SYNs that all come in on one CPU fill the
+ * whole backlog there. selftests/unit/backlog_share.c models the steps of
+ * fsk_backlog_syn() one shared access at a time: change both together.
  */
 static u32 fsk_backlog_share(const struct fsk_listener *l, u32 *backlog)
 {
 	*backlog = READ_ONCE(l->parent->sk_max_ack_backlog);
-	return *backlog / num_online_cpus();
-}
-
-static u32 fsk_backlog_len(const struct sock *sk)
-{
-	return inet_csk_reqsk_queue_len(sk) + READ_ONCE(sk->sk_ack_backlog);
+	return fsk_backlog_share_of(*backlog, num_online_cpus());
 }
 
 /*
@@ -75,12 +72,15 @@ static bool fsk_backlog_others(const struct fsk_listener *l, const struct sock *
 	*acked = READ_ONCE(l->parent->sk_ack_backlog);
 	for_each_possible_cpu(cpu) {
 		struct sock *clone = READ_ONCE(l->clones[cpu]);
+		u32 clone_qlen, clone_acked;
 
 		if (!clone || clone == local)
 			continue;
-		over |= fsk_backlog_len(clone) > share + 1;
-		*qlen += inet_csk_reqsk_queue_len(clone);
-		*acked += READ_ONCE(clone->sk_ack_backlog);
+		clone_qlen = inet_csk_reqsk_queue_len(clone);
+		clone_acked = READ_ONCE(clone->sk_ack_backlog);
+		over |= fsk_backlog_over(share, clone_qlen, clone_acked);
+		*qlen += clone_qlen;
+		*acked += clone_acked;
 	}
 	return over;
 }
@@ -91,54 +91,58 @@ static void fsk_backlog_set(struct sock *clone, u32 limit)
 		WRITE_ONCE(clone->sk_max_ack_backlog, limit);
 }
 
-/* A SYN for @local. */
-static void fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
+/*
+ * A clone is about to take a request or connection past its share
+ * (@past_share), or found a clone past its share: a clear of the pressure
+ * based on what was read before this fails, and pressure holds until a
+ * clone finds none past its share. No write while pressure holds and
+ * nothing goes past a share: a flood against a full listener stays reads.
+ */
+static void fsk_backlog_step(struct fsk_listener *l, bool past_share)
+{
+	int state = atomic_read(&l->backlog_state);
+
+	do {
+		if (!past_share && fsk_backlog_pressure(state))
+			return;
+	} while (!atomic_try_cmpxchg(&l->backlog_state, &state,
+				     fsk_backlog_state_stepped(state)));
+}
+
+/*
+ * A SYN for @local. True if the kernel will take it as a request although
+ * the listener's SYN queue is full: no limit gives the cookie without a
+ * drop (fsk_backlog_gives_cookie()).
+ */
+static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 {
 	u32 backlog, share = fsk_backlog_share(l, &backlog);
 	u32 qlen = inet_csk_reqsk_queue_len(local);
 	u32 acked = READ_ONCE(local->sk_ack_backlog);
-	u32 other_qlen, other_acked, room_q, room_a, limit;
+	u32 other_qlen, other_acked, limit;
+	/* Before the others' queues: a clear below fails if it changed since. */
+	int state = atomic_read_acquire(&l->backlog_state);
+	bool over;
 
 	/* The requests in flight will be in the accept queue: count both. */
-	if (!READ_ONCE(l->backlog_pressure) && qlen + acked < share) {
+	if (!fsk_backlog_pressure(state) && fsk_backlog_below(share, qlen, acked)) {
 		fsk_backlog_set(local, share);
-		return;
+		return false;
 	}
-	if (!fsk_backlog_others(l, local, share, &other_qlen, &other_acked) &&
-	    qlen + acked < share) {
-		WRITE_ONCE(l->backlog_pressure, false);
-		/* A clone that passed its share meanwhile set it again: see it. */
-		smp_mb();
-		if (fsk_backlog_others(l, local, share, &other_qlen, &other_acked))
-			WRITE_ONCE(l->backlog_pressure, true);
+	over = fsk_backlog_others(l, local, share, &other_qlen, &other_acked);
+	if (!over && fsk_backlog_below(share, qlen, acked) &&
+	    atomic_try_cmpxchg(&l->backlog_state, &state,
+			       fsk_backlog_state_cleared(state))) {
 		fsk_backlog_set(local, share);
-		return;
+		return false;
 	}
-	room_q = other_qlen < backlog ? backlog - other_qlen : 0;
-	room_a = other_acked < backlog ? backlog - other_acked : 0;
-	/*
-	 * One limit serves the kernel's checks of the SYN, qlen > limit (a
-	 * cookie) and acked > limit (a drop), and of the last ACKs of the
-	 * handshakes this clone has in flight, acked > limit, which come in
-	 * without a lookup. The listener's accept queue is full: the SYN is
-	 * dropped (qlen stays under the limit where it can, so the drop is
-	 * counted as an overflow only). Its SYN queue is full: the SYN gets a
-	 * cookie, and the handshakes in flight as much of the accept queue's
-	 * room as the SYN queue's check leaves; unless this clone's accept
-	 * queue is as long as its SYN queue: then it takes the request, past
-	 * B by at most that. Else the limit is the accept queue's room; a SYN
-	 * that finds less room there than requests in flight gets a cookie,
-	 * and its ACK the room (fsk_backlog_cookie_ack()).
-	 */
-	if (acked > room_a)
-		limit = qlen < acked ? max(room_a, qlen) : room_a;
-	else if (qlen > room_q)
-		limit = acked < qlen ? clamp(room_a, acked, qlen - 1) : acked;
-	else
-		limit = room_a;
-	if (!READ_ONCE(l->backlog_pressure))
-		WRITE_ONCE(l->backlog_pressure, true);
+	limit = fsk_backlog_limit(backlog, qlen, acked, other_qlen, other_acked);
+	/* The kernel takes the request unless qlen > limit or acked > limit. */
+	fsk_backlog_step(l, fsk_backlog_over(share, qlen, acked) && qlen <= limit &&
+			 acked <= limit);
 	fsk_backlog_set(local, limit);
+	return qlen + other_qlen > backlog && acked + other_acked <= backlog &&
+	       !fsk_backlog_gives_cookie(qlen, acked, limit);
 }
 
 /*
@@ -148,14 +152,19 @@ static void fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone)
 {
 	u32 backlog, share = fsk_backlog_share(l, &backlog);
-	u32 other_qlen, other_acked;
+	u32 qlen = inet_csk_reqsk_queue_len(clone);
+	u32 acked = READ_ONCE(clone->sk_ack_backlog);
+	u32 other_qlen, other_acked, limit;
 
-	if (!READ_ONCE(l->backlog_pressure) && fsk_backlog_len(clone) < share) {
+	if (!fsk_backlog_pressure(atomic_read(&l->backlog_state)) &&
+	    fsk_backlog_below(share, qlen, acked)) {
 		fsk_backlog_set(clone, share);
 		return;
 	}
 	fsk_backlog_others(l, clone, share, &other_qlen, &other_acked);
-	fsk_backlog_set(clone, other_acked < backlog ? backlog - other_acked : 0);
+	limit = fsk_backlog_cookie_limit(backlog, other_acked);
+	fsk_backlog_step(l, fsk_backlog_over(share, qlen, acked) && acked <= limit);
+	fsk_backlog_set(clone, limit);
 }
 
 /*
@@ -252,7 +261,8 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 			return sk;
 		}
 		if (th->syn && !th->ack) {
-			fsk_backlog_syn(l, clone);
+			if (fsk_backlog_syn(l, clone))
+				fsk_count(fsk_net(net), listen_backlog_slack);
 			fsk_count(fsk_net(net), listen_syn_local);
 		}
 	}

@@ -31,6 +31,7 @@
 	X(rfd_connect_unowned, "connect() with no block to use: left to the kernel") \
 	X(rfd_connect_fallback, "connect() whose block was full: whole range") \
 	X(listen_clone_retired, "clones taken from a CPU going offline")	\
-	X(listen_option_unfollowed, "listeners handed back: an option clones cannot copy")
+	X(listen_option_unfollowed, "listeners handed back: an option clones cannot copy") \
+	X(listen_backlog_slack, "requests taken with the listener full: no limit gave a cookie")
 
 #endif /* _FASTSOCKET_ABI_H */
