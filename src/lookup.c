@@ -111,17 +111,22 @@ static void fsk_backlog_step(struct fsk_listener *l, bool past_share)
 
 /*
  * A SYN for @local. True if the kernel will take it as a request although
- * the listener's SYN queue is full: no limit gives the cookie without a
- * drop (fsk_backlog_gives_cookie()).
+ * the listener's SYN queue is full, on a clone that holds requests: no
+ * limit gives it the cookie without a drop (fsk_backlog_gives_cookie()).
  */
 static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 {
+	/*
+	 * Before any queue, this clone's too (other CPUs complete handshakes
+	 * into its accept queue): a clear below fails if the state changed
+	 * since. Pairs with the full barrier of a clone's step before it
+	 * takes a request past its share (fsk_backlog_step()).
+	 */
+	int state = atomic_read_acquire(&l->backlog_state);
 	u32 backlog, share = fsk_backlog_share(l, &backlog);
 	u32 qlen = inet_csk_reqsk_queue_len(local);
 	u32 acked = READ_ONCE(local->sk_ack_backlog);
 	u32 other_qlen, other_acked, limit;
-	/* Before the others' queues: a clear below fails if it changed since. */
-	int state = atomic_read_acquire(&l->backlog_state);
 	bool over;
 
 	/* The requests in flight will be in the accept queue: count both. */
@@ -141,28 +146,37 @@ static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 	fsk_backlog_step(l, fsk_backlog_over(share, qlen, acked) && qlen <= limit &&
 			 acked <= limit);
 	fsk_backlog_set(local, limit);
-	return qlen + other_qlen > backlog && acked + other_acked <= backlog &&
-	       !fsk_backlog_gives_cookie(qlen, acked, limit);
+	/* An empty clone takes one request too: that is in the bound. */
+	return qlen && qlen + other_qlen > backlog && qlen <= limit && acked <= limit;
 }
 
 /*
  * A cookie ACK completes a handshake on @clone: the accept queue's check is
  * the only one left, and the SYN may have set the limit for the SYN queue.
+ * Another CPU's clone gets no more than this ACK needs: its CPU owns its
+ * limit, and may be between setting it for a SYN and the kernel's check.
  */
-static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone)
+static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone,
+				   bool local)
 {
+	int state = atomic_read_acquire(&l->backlog_state);
 	u32 backlog, share = fsk_backlog_share(l, &backlog);
 	u32 qlen = inet_csk_reqsk_queue_len(clone);
 	u32 acked = READ_ONCE(clone->sk_ack_backlog);
 	u32 other_qlen, other_acked, limit;
 
-	if (!fsk_backlog_pressure(atomic_read(&l->backlog_state)) &&
-	    fsk_backlog_below(share, qlen, acked)) {
+	if (local && !fsk_backlog_pressure(state) && fsk_backlog_below(share, qlen, acked)) {
 		fsk_backlog_set(clone, share);
 		return;
 	}
 	fsk_backlog_others(l, clone, share, &other_qlen, &other_acked);
 	limit = fsk_backlog_cookie_limit(backlog, other_acked);
+	if (!local) {
+		/* The least that takes this ACK, if the accept queue has room. */
+		if (acked > limit || READ_ONCE(clone->sk_max_ack_backlog) >= acked)
+			return;
+		limit = acked;
+	}
 	fsk_backlog_step(l, fsk_backlog_over(share, qlen, acked) && acked <= limit);
 	fsk_backlog_set(clone, limit);
 }
@@ -250,9 +264,11 @@ static struct sock *fsk_local_listener(const struct net *net, struct sock *sk,
 	    skb_transport_offset(skb) + (int)sizeof(*th) <= (int)skb_headlen(skb)) {
 		th = tcp_hdr(skb);
 		if (!th->syn && th->ack && !th->rst) {
-			clone = fsk_cookie_listener(l, clone);
+			struct sock *local = clone;
+
+			clone = fsk_cookie_listener(l, local);
 			if (clone != sk)
-				fsk_backlog_cookie_ack(l, clone);
+				fsk_backlog_cookie_ack(l, clone, clone == local);
 			return clone;
 		}
 		/* rmmod: no new handshake on a clone (fsk_listen_dismantle). */

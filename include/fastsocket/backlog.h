@@ -3,7 +3,7 @@
  * The backlog share: how a managed listener's clones keep listen(fd, B) a
  * bound on the listener as a whole (src/lookup.c applies it on every SYN).
  * Each clone has its own queues, and the kernel checks a SYN against the
- * clone's own limit (its sk_max_ack_backlog): qlen >= limit gets a cookie,
+ * clone's own limit (its sk_max_ack_backlog): qlen > limit gets a cookie,
  * acked > limit is dropped. The decisions here set that limit.
  *
  * A clone below its share (B / online CPUs) takes its SYNs without reading

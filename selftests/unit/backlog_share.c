@@ -41,6 +41,7 @@ static void check(int ok, const char *fmt, ...)
 	putchar('\n');
 }
 
+/* lookup: src/lookup.c; before: lookup.c until 2026-12-02. */
 enum protocol { PROTO_LOOKUP, PROTO_BEFORE };
 
 /* Where a CPU is in fsk_backlog_syn() and the kernel's check after it. */
@@ -86,6 +87,11 @@ static __u32 total(const struct model *m)
 	return t;
 }
 
+static int flag(const struct model *m)
+{
+	return m->proto == PROTO_BEFORE;
+}
+
 static int over(const struct model *m, __u32 qlen)
 {
 	if (m->proto == PROTO_BEFORE)
@@ -95,7 +101,7 @@ static int over(const struct model *m, __u32 qlen)
 
 static int pressure(const struct model *m, __u32 state)
 {
-	return m->proto == PROTO_BEFORE ? state != 0 : fsk_backlog_pressure(state);
+	return flag(m) ? state != 0 : fsk_backlog_pressure(state);
 }
 
 /* The next clone @c reads from @from on: itself it does not count. */
@@ -117,7 +123,7 @@ static void general(struct model *m, struct cpu *p)
 {
 	p->limit = fsk_backlog_limit(m->backlog, p->own, 0, p->others, 0);
 	p->past_share = fsk_backlog_over(m->share, p->own, 0) && p->own <= p->limit;
-	p->step = m->proto == PROTO_BEFORE ? READ_PRESSURE : STEP_STATE;
+	p->step = flag(m) ? READ_PRESSURE : STEP_STATE;
 }
 
 static void step(struct model *m, int c)
@@ -152,7 +158,7 @@ static void step(struct model *m, int c)
 			general(m, p);
 		break;
 	case CLEAR:
-		if (m->proto == PROTO_BEFORE) {
+		if (flag(m)) {
 			m->state = 0;
 			start_scan(p, c, RESCAN);
 		} else if (m->state == p->state) {
@@ -198,6 +204,16 @@ static void step(struct model *m, int c)
 	}
 }
 
+/*
+ * A CPU that decided on what it read and has yet to act on it: the windows
+ * the protocol must survive. The scheduler stalls CPUs there more often.
+ */
+static int stalls_decided(const struct cpu *p)
+{
+	return p->step == CLEAR || p->step == SET_SHARE || p->step == SET_LIMIT ||
+	       p->step == KERNEL_CHECK;
+}
+
 static unsigned long long rng_state;
 
 static unsigned int rnd(void)
@@ -231,7 +247,7 @@ static __u32 run(enum protocol proto, int n, __u32 backlog, long steps)
 		if (s % 64 == 0) {
 			nrun = 0;
 			for (i = 0; i < n; i++)
-				if (rnd() % 3)
+				if (rnd() % 3 && !(stalls_decided(&m.cpu[i]) && rnd() % 2))
 					running[nrun++] = i;
 			expire_per_1024 = rnd() % 4 ? 0 : rnd() % 64;
 		}
