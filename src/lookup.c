@@ -172,8 +172,16 @@ static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone,
 	fsk_backlog_others(l, clone, share, &other_qlen, &other_acked);
 	limit = fsk_backlog_cookie_limit(backlog, other_acked);
 	if (!local) {
-		/* The least that takes this ACK, if the accept queue has room. */
-		if (acked > limit || READ_ONCE(clone->sk_max_ack_backlog) >= acked)
+		u32 cur = READ_ONCE(clone->sk_max_ack_backlog);
+
+		/* The listener's accept queue is full: drop it, as stock. */
+		if (acked > limit) {
+			if (cur > limit)
+				fsk_backlog_set(clone, limit);
+			return;
+		}
+		/* Else the least that takes this ACK. */
+		if (cur >= acked)
 			return;
 		limit = acked;
 	}
