@@ -55,6 +55,7 @@ struct flood {
 	int duration_ms;
 	int stop;
 	int nthr;
+	unsigned int tuple_base;	/* where this flood's source tuples start */
 	struct flood_thr thr[LLT_MAX_CPUS];
 	long long t0, t1;
 	long sent, errs;
@@ -77,7 +78,9 @@ static void *flood_thread(void *arg)
 	unsigned int rnd = 0x9e3779b9u ^ (t->cpu * 0x85ebca6bu) ^ (unsigned int)now_ms();
 	struct tcp4_seg seg = { .dst = f->dst, .dport = f->dport, .syn = true };
 	long long end = now_ms() + f->duration_ms;
+	unsigned int nhosts = f->src_host_mask > 1 ? f->src_host_mask - 1 : 1;
 	unsigned int host;
+	unsigned long k;
 	int raw;
 
 	if (pin_to_cpu(t->cpu))
@@ -92,12 +95,17 @@ static void *flood_thread(void *arg)
 		    __atomic_load_n(&f->stop, __ATOMIC_RELAXED) ||
 		    ((t->sent & 15) == 0 && now_ms() >= end))
 			break;
-		/* Not the prefix's network or broadcast address. */
-		do
-			host = xorshift(&rnd) & f->src_host_mask;
-		while (f->src_host_mask > 1 && (!host || host == f->src_host_mask));
+		/*
+		 * Every SYN from a source address and port of its own: a SYN
+		 * that repeats a request's would meet that request, neither a
+		 * cookie nor a request, and the counts would not add up. Not the
+		 * prefix's network or broadcast address.
+		 */
+		k = f->tuple_base + (unsigned long)(t - f->thr) +
+		    (unsigned long)f->nthr * (unsigned long)(t->sent + t->errs);
+		host = nhosts > 1 ? 1 + k % nhosts : (unsigned int)k & f->src_host_mask;
 		seg.src.s_addr = htonl(f->src_net | host);
-		seg.sport = 1024 + xorshift(&rnd) % 64512;
+		seg.sport = 1024 + (k / nhosts) % 64512;
 		seg.seq = xorshift(&rnd);
 		if (tcp4_send(raw, &seg)) {
 			if (!t->first_err)
@@ -156,6 +164,8 @@ static void flood_start(struct flood *f, int syns, int duration_ms)
 	f->syns = syns;
 	f->duration_ms = duration_ms;
 	f->stop = 0;
+	/* Past the tuples of the floods before it in this boot. */
+	f->tuple_base = (unsigned int)now_ms() * 2654435761u;
 	f->t0 = now_ms();
 	for (i = 0; i < f->nthr; i++) {
 		f->thr[i].sent = f->thr[i].errs = 0;
