@@ -111,8 +111,8 @@ static void fsk_backlog_step(struct fsk_listener *l, bool past_share)
 
 /*
  * A SYN for @local. True if the kernel will take it as a request although
- * the listener's SYN queue is full, on a clone that holds requests: no
- * limit gives it the cookie without a drop (fsk_backlog_gives_cookie()).
+ * the listener's SYN queue is full, on a clone that holds requests
+ * (fsk_backlog_takes()).
  */
 static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 {
@@ -127,7 +127,7 @@ static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 	u32 qlen = inet_csk_reqsk_queue_len(local);
 	u32 acked = READ_ONCE(local->sk_ack_backlog);
 	u32 other_qlen, other_acked, limit;
-	bool over;
+	bool over, takes;
 
 	/* The requests in flight will be in the accept queue: count both. */
 	if (!fsk_backlog_pressure(state) && fsk_backlog_below(share, qlen, acked)) {
@@ -142,12 +142,10 @@ static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 		return false;
 	}
 	limit = fsk_backlog_limit(backlog, qlen, acked, other_qlen, other_acked);
-	/* The kernel takes the request unless qlen > limit or acked > limit. */
-	fsk_backlog_step(l, fsk_backlog_over(share, qlen, acked) && qlen <= limit &&
-			 acked <= limit);
+	takes = fsk_backlog_takes(qlen, acked, limit);
+	fsk_backlog_step(l, takes && fsk_backlog_over(share, qlen, acked));
 	fsk_backlog_set(local, limit);
-	/* An empty clone takes one request too: that is in the bound. */
-	return qlen && qlen + other_qlen > backlog && qlen <= limit && acked <= limit;
+	return takes && qlen && qlen + other_qlen > backlog;
 }
 
 /*
@@ -159,18 +157,18 @@ static bool fsk_backlog_syn(struct fsk_listener *l, struct sock *local)
 static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone,
 				   bool local)
 {
-	int state = atomic_read_acquire(&l->backlog_state);
 	u32 backlog, share = fsk_backlog_share(l, &backlog);
 	u32 qlen = inet_csk_reqsk_queue_len(clone);
 	u32 acked = READ_ONCE(clone->sk_ack_backlog);
 	u32 other_qlen, other_acked, limit;
 
-	if (local && !fsk_backlog_pressure(state) && fsk_backlog_below(share, qlen, acked)) {
+	if (local && fsk_backlog_below(share, qlen, acked) &&
+	    !fsk_backlog_pressure(atomic_read(&l->backlog_state))) {
 		fsk_backlog_set(clone, share);
 		return;
 	}
 	fsk_backlog_others(l, clone, share, &other_qlen, &other_acked);
-	limit = fsk_backlog_cookie_limit(backlog, other_acked);
+	limit = fsk_backlog_room(backlog, other_acked);
 	if (!local) {
 		u32 cur = READ_ONCE(clone->sk_max_ack_backlog);
 

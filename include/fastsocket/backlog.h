@@ -20,7 +20,7 @@
  * that a clear based on what it read before fails. With n CPUs each holding
  * one SYN between its reading of the others and the kernel's check, the
  * listener holds at most B + n requests: B + 1 seen, one more for each
- * other CPU; plus the requests counted as slack (fsk_backlog_gives_cookie()).
+ * other CPU; plus the requests counted as slack (fsk_backlog_takes()).
  * selftests/unit/backlog_share.c checks that bound against every
  * interleaving it tries of the steps src/lookup.c takes, with empty accept
  * queues.
@@ -72,6 +72,27 @@ static inline __u32 fsk_backlog_state_stepped(__u32 state)
 	return (state | 1) + 2;
 }
 
+/* What @backlog leaves to a clone when the others hold @others. */
+static inline __u32 fsk_backlog_room(__u32 backlog, __u32 others)
+{
+	return others < backlog ? backlog - others : 0;
+}
+
+/*
+ * The kernel's checks of a SYN against a clone's @limit: it takes the
+ * request unless qlen > limit (a cookie) or acked > limit (a drop). With
+ * the listener's SYN queue full, no limit gives a cookie without a drop on
+ * a clone whose accept queue is as long as its SYN queue: the kernel takes
+ * the request there, past B, and the module counts it
+ * (listen_backlog_slack); such a clone holds at most one request more than
+ * connections wait in its accept queue. An empty clone always takes one:
+ * that is in the B + n above.
+ */
+static inline int fsk_backlog_takes(__u32 qlen, __u32 acked, __u32 limit)
+{
+	return qlen <= limit && acked <= limit;
+}
+
 /*
  * Under pressure: the limit for a SYN on a clone holding @qlen requests and
  * @acked connections, the listener and the other clones together holding
@@ -90,8 +111,8 @@ static inline __u32 fsk_backlog_state_stepped(__u32 state)
 static inline __u32 fsk_backlog_limit(__u32 backlog, __u32 qlen, __u32 acked,
 				      __u32 other_qlen, __u32 other_acked)
 {
-	__u32 room_q = other_qlen < backlog ? backlog - other_qlen : 0;
-	__u32 room_a = other_acked < backlog ? backlog - other_acked : 0;
+	__u32 room_q = fsk_backlog_room(backlog, other_qlen);
+	__u32 room_a = fsk_backlog_room(backlog, other_acked);
 	__u32 hi;
 
 	if (acked > room_a)
@@ -104,25 +125,6 @@ static inline __u32 fsk_backlog_limit(__u32 backlog, __u32 qlen, __u32 acked,
 		return room_a < acked ? acked : room_a > hi ? hi : room_a;
 	}
 	return room_a;
-}
-
-/*
- * Whether @limit gives a SYN on a clone the cookie a full SYN queue owes it
- * (qlen > limit) without dropping it for the accept queue (acked > limit).
- * No limit can on a clone whose accept queue is as long as its SYN queue
- * (an empty clone among them): the kernel takes the request there, past B,
- * and the module counts it (listen_backlog_slack). Such a clone holds at
- * most one request more than connections wait in its accept queue.
- */
-static inline int fsk_backlog_gives_cookie(__u32 qlen, __u32 acked, __u32 limit)
-{
-	return qlen > limit && acked <= limit;
-}
-
-/* The limit for the ACK of a cookie, which needs the accept queue alone. */
-static inline __u32 fsk_backlog_cookie_limit(__u32 backlog, __u32 other_acked)
-{
-	return other_acked < backlog ? backlog - other_acked : 0;
 }
 
 #endif

@@ -4,27 +4,12 @@
  * the edges the issue names, then an exhaustive cross-check of owner() and
  * block() against each other over many ranges and slot counts.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <fastsocket/rfd.h>
 
-static int tests, failures;
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!ok)
-		failures++;
-	printf("%s %d - ", ok ? "ok" : "not ok", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "tap.h"
 
 /* Every port has at most one owner, inside that owner's block; blocks tile. */
 static int rule_consistent(__u32 low, __u32 high, __u32 nslots, char *why,
@@ -199,6 +184,5 @@ int main(void)
 	test_narrow();
 	test_slots();
 	test_exhaustive();
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }
