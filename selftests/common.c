@@ -168,34 +168,48 @@ bool same_addr(const union sockaddr_any *a, const union sockaddr_any *b)
 }
 
 /*
- * Wait until thread @tid of this process sleeps inside accept()/accept4().
+ * Is thread @tid of this process blocked in syscall @nr1 or @nr2 now?
  * /proc/.../syscall names the syscall only while the task is blocked in it
  * ("running" otherwise), so this tells "blocked in accept" apart from "about
- * to call accept" without guessing with sleeps. Returns 0 or -1 on timeout.
+ * to call accept" without guessing with sleeps. -1: the thread is gone.
  */
-static int wait_in_syscall(pid_t tid, long nr1, long nr2, int timeout_ms)
+static int in_syscall(pid_t tid, long nr1, long nr2)
 {
-	long long end = now_ms() + timeout_ms;
 	char path[64], buf[128];
 	ssize_t n;
 	long nr;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return sscanf(buf, "%ld", &nr) == 1 && (nr == nr1 || nr == nr2);
+}
+
+/* Wait until in_syscall(); 0, or -1 on timeout. */
+static int wait_in_syscall(pid_t tid, long nr1, long nr2, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	int in;
+
 	do {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return -1;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &nr) == 1 && (nr == nr1 || nr == nr2))
-				return 0;
-		}
+		in = in_syscall(tid, nr1, nr2);
+		if (in)
+			return in > 0 ? 0 : -1;
 		sleep_ms(5);
 	} while (now_ms() < end);
 	return -1;
+}
+
+bool sleeps_in_epoll(pid_t tid)
+{
+	return in_syscall(tid, SYS_epoll_wait, SYS_epoll_pwait) > 0;
 }
 
 int wait_in_accept(pid_t tid, int timeout_ms)
