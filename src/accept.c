@@ -124,7 +124,7 @@ out:
 	 */
 	if (call->wants_is_empty)
 		*call->is_empty = reqsk_queue_empty(&inet_csk(sk)->icsk_accept_queue) &&
-				  !fsk_listener_has_queued(sk, -1);
+				  !fsk_listener_has_queued(sk);
 	return newsk;
 }
 

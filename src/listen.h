@@ -8,18 +8,13 @@
 
 bool fsk_listener_managed(const struct sock *sk);
 void fsk_listener_options_changed(struct sock *sk, int level, int optname);
-bool fsk_listener_has_queued(const struct sock *sk, int poller_cpu);
+bool fsk_listener_has_queued(const struct sock *sk);
 /*
  * A CPU whose own accept() caller took a connection this recently is busy
  * with it and will be back: other CPUs' sleeping callers leave its queue
  * alone, but none of its connections longer than this once queued.
  */
 #define FSK_LOCAL_ACCEPT_ACTIVE	(HZ / 50 ?: 1)
-/*
- * How long a connection whose wakeup a waiter of its own CPU took stays
- * that waiter's: other CPUs' polls do not show it meanwhile (poll.c).
- */
-#define FSK_LOCAL_WAKE_KEPT_US	(20 * USEC_PER_MSEC)
 
 enum fsk_clone_take {
 	FSK_CLONE_LOCAL,		/* the caller's own CPU's clone */

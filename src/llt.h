@@ -35,11 +35,6 @@ struct fsk_clone_wq {
 	atomic_t local_waiters;
 	/* jiffies of the last accept() from this clone on its own CPU. */
 	unsigned long last_local_accept;
-	/*
-	 * tcp_clock_us() of the last wakeup that no local waiter took: the
-	 * connections queued before it are anyone's (poll.c).
-	 */
-	u64 last_forward_us;
 	refcount_t ref;
 	struct rcu_head rcu;
 };

@@ -31,7 +31,6 @@ static int fsk_clone_wq_forward(struct wait_queue_entry *entry, unsigned int mod
 	 * connection for sure, so the socket's waiters are woken too.
 	 */
 	/* Called under RCU (sock_def_readable): the socket's wq is RCU-freed. */
-	WRITE_ONCE(cw->last_forward_us, tcp_clock_us());
 	parent_wq = READ_ONCE(cw->parent_wq);
 	if (!parent_wq)
 		return 0;
@@ -194,8 +193,7 @@ static __poll_t fsk_tcp_poll(struct file *file, struct socket *sock,
 
 	if (inet_sk_state_load(sock->sk) == TCP_LISTEN) {
 		fsk_listener_poll_local(file, sock->sk, wait);
-		if (!(mask & EPOLLIN) &&
-		    fsk_listener_has_queued(sock->sk, raw_smp_processor_id()))
+		if (!(mask & EPOLLIN) && fsk_listener_has_queued(sock->sk))
 			mask |= EPOLLIN | EPOLLRDNORM;
 	}
 	fsk_exit(idx);
@@ -209,37 +207,8 @@ static bool notrace fsk_tcp_poll_wanted(struct ftrace_regs *fregs)
 	return fsk_listening_in_managed_netns(sock->sk);
 }
 
-/*
- * Is the oldest connection on @clone, and so every one behind it, kept for
- * the waiter of its own CPU that its wakeup woke? It is if no wakeup went
- * on to the socket's queue since it was queued (the forward stamps each),
- * for FSK_LOCAL_WAKE_KEPT_US. tcp_rcv_state_process() stamped the child's
- * tcp_mstamp after queueing it and before the wakeup; a child queued
- * otherwise (Fast Open) has an older stamp, and is anyone's.
- */
-static bool fsk_clone_queue_kept(struct sock *clone, const struct fsk_clone_wq *cw)
-{
-	struct request_sock_queue *queue = &inet_csk(clone)->icsk_accept_queue;
-	u64 forward = READ_ONCE(cw->last_forward_us), queued = 0;
-	struct request_sock *req;
-
-	spin_lock_bh(&queue->rskq_lock);
-	req = queue->rskq_accept_head;
-	if (req && req->sk)
-		queued = READ_ONCE(tcp_sk(req->sk)->tcp_mstamp);
-	spin_unlock_bh(&queue->rskq_lock);
-	return (s64)(queued - forward) > 0 &&
-	       tcp_clock_us() - queued < FSK_LOCAL_WAKE_KEPT_US;
-}
-
-/*
- * Any connection waiting on one of @sk's clones? Lockless, like poll. For
- * a poller on @poller_cpu (-1: none), a connection another CPU's waiter was
- * woken for is not: that waiter takes it, and the poller, level-triggered
- * epoll's second look after an accept() among them, would only take it
- * from under it.
- */
-bool fsk_listener_has_queued(const struct sock *sk, int poller_cpu)
+/* Any connection waiting on one of @sk's clones? Lockless, like poll. */
+bool fsk_listener_has_queued(const struct sock *sk)
 {
 	struct fsk_listener *l;
 	bool queued = false;
@@ -249,16 +218,12 @@ bool fsk_listener_has_queued(const struct sock *sk, int poller_cpu)
 	l = fsk_listener_find(sk);
 	if (l)
 		for_each_possible_cpu(cpu) {
-			/* Its queue is the one published with it. */
-			struct sock *clone = smp_load_acquire(&l->clones[cpu]);
+			struct sock *clone = READ_ONCE(l->clones[cpu]);
 
-			if (!clone || reqsk_queue_empty(&inet_csk(clone)->icsk_accept_queue))
-				continue;
-			if (poller_cpu >= 0 && cpu != poller_cpu &&
-			    fsk_clone_queue_kept(clone, l->clone_wqs[cpu]))
-				continue;
-			queued = true;
-			break;
+			if (clone && !reqsk_queue_empty(&inet_csk(clone)->icsk_accept_queue)) {
+				queued = true;
+				break;
+			}
 		}
 	rcu_read_unlock();
 	return queued;
