@@ -207,6 +207,11 @@ static int wait_in_syscall(pid_t tid, long nr1, long nr2, int timeout_ms)
 	return -1;
 }
 
+int wait_in_poll(pid_t tid, int timeout_ms)
+{
+	return wait_in_syscall(tid, SYS_poll, SYS_ppoll, timeout_ms);
+}
+
 bool sleeps_in_epoll(pid_t tid)
 {
 	return in_syscall(tid, SYS_epoll_wait, SYS_epoll_pwait) > 0;

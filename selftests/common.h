@@ -35,6 +35,7 @@ unsigned int addr_port(const union sockaddr_any *addr);
 bool same_addr(const union sockaddr_any *a, const union sockaddr_any *b);
 int wait_in_accept(pid_t tid, int timeout_ms);
 int wait_in_epoll(pid_t tid, int timeout_ms);
+int wait_in_poll(pid_t tid, int timeout_ms);
 bool sleeps_in_epoll(pid_t tid);
 int write_file_atomic(const char *path, const char *text);
 

@@ -117,6 +117,8 @@ tests=(
 	sockopts_after_listen_ipv6
 	fastopen_key
 	accept_migrated_waiter
+	epoll_migrated_waiter
+	poll_other_cpu_data_first
 	accept_courtesy_bound
 	accept_timeout_takes_queued
 	aio_poll_listener
@@ -1002,6 +1004,14 @@ t_fastopen_key() {
 
 t_accept_migrated_waiter() {
 	safety accept-migrated -n 5
+}
+
+t_epoll_migrated_waiter() {
+	safety accept-migrated -m epoll-excl -n 5
+}
+
+t_poll_other_cpu_data_first() {
+	safety accept-migrated -m poll -n 5
 }
 
 t_accept_courtesy_bound() {

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -782,37 +783,87 @@ int cmd_fastopen_key(const struct llt_opts *o)
 
 /* ------------------------------------------------------------ migrated accept() caller */
 
+enum mig_wait { MIG_ACCEPT, MIG_EPOLL_EXCL, MIG_POLL };
+
+static const char *const mig_wait_names[] = {
+	[MIG_ACCEPT] = "block", [MIG_EPOLL_EXCL] = "epoll-excl", [MIG_POLL] = "poll",
+};
+
 struct mig_acceptor {
 	int lfd, want, cpu;
+	enum mig_wait how;
 	pid_t tid;
 	int got, on_cpu[LLT_MAX_CPUS], err;
 };
 
+/*
+ * The next connection: blocked in accept(), or woken from epoll_wait()
+ * (EPOLLEXCLUSIVE, registered on the first CPU) or poll() for one
+ * accept() per wakeup, as nginx. -1 with m->err set on an error.
+ */
+static int mig_next(struct mig_acceptor *m, int epfd)
+{
+	struct pollfd p = { .fd = m->lfd, .events = POLLIN };
+	struct epoll_event ev;
+	int fd, n;
+
+	if (m->how == MIG_ACCEPT) {
+		fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			m->err = errno;
+		return fd;
+	}
+	for (;;) {
+		n = m->how == MIG_POLL ? poll(&p, 1, -1) : epoll_wait(epfd, &ev, 1, -1);
+		if (n < 0) {
+			m->err = errno;
+			return -1;
+		}
+		fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0 || errno != EAGAIN) {
+			if (fd < 0)
+				m->err = errno;
+			return fd;
+		}
+	}
+}
+
 static void *mig_accept(void *arg)
 {
 	struct mig_acceptor *m = arg;
-	int fd, cpu;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	int fd, cpu, epfd = -1;
 
-	m->tid = gettid();
 	xpin(m->cpu);
+	if (m->how == MIG_EPOLL_EXCL) {
+		/* Registered on this CPU: its clone's queue wakes it first. */
+		epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, m->lfd, &ev))
+			die("epoll: %s", errname(errno));
+	}
+	__atomic_store_n(&m->tid, gettid(), __ATOMIC_RELEASE);
 	while (__atomic_load_n(&m->got, __ATOMIC_ACQUIRE) < m->want) {
-		fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			m->err = errno;
+		fd = mig_next(m, epfd);
+		if (fd < 0)
 			break;
-		}
 		cpu = sched_getcpu();
 		if (cpu >= 0 && cpu < LLT_MAX_CPUS)
 			m->on_cpu[cpu]++;
 		close(fd);
 		__atomic_fetch_add(&m->got, 1, __ATOMIC_RELEASE);
 	}
+	if (epfd >= 0)
+		close(epfd);
 	return NULL;
 }
 
 /*
- * A thread sleeps in accept() on CPU a, is moved to CPU b while it sleeps,
- * and connections come in on CPU a: it must accept them all from b.
+ * A thread sleeps in accept() (-m block), in epoll_wait() on a set where it
+ * added the listener with EPOLLEXCLUSIVE (-m epoll-excl) or in poll() (-m
+ * poll) on CPU a, is moved to CPU b while it sleeps, and connections come in
+ * on CPU a, each with a byte of data at once: it must accept them all from
+ * b. The waiter an exclusive wakeup reaches may run on any CPU, and data
+ * on a queued connection wakes no one: neither may hide it from that waiter.
  */
 int cmd_accept_migrated(const struct llt_opts *o)
 {
@@ -832,10 +883,18 @@ int cmd_accept_migrated(const struct llt_opts *o)
 		m.want = 64;
 	acpu = llt_cpus[0];
 	bcpu = llt_cpus[1];
+	for (m.how = MIG_ACCEPT; m.how <= MIG_POLL; m.how++)
+		if (!strcmp(o->mode ? o->mode : "block", mig_wait_names[m.how]))
+			break;
+	if (m.how > MIG_POLL)
+		die("accept-migrated: -m block|epoll-excl|poll");
 	sf_signals();
 	sf_begin(o, &a);
 	sa_make(&sa, &len, AF_INET, "127.0.0.1", port);
 	m.lfd = listener_at(AF_INET, "127.0.0.1", port, 128);
+	if (m.how != MIG_ACCEPT &&
+	    fcntl(m.lfd, F_SETFL, fcntl(m.lfd, F_GETFL) | O_NONBLOCK))
+		die("O_NONBLOCK: %s", errname(errno));
 	if (!sf_managed(o, &a, "accept-migrated")) {
 		close(m.lfd);
 		return 1;
@@ -845,20 +904,23 @@ int cmd_accept_migrated(const struct llt_opts *o)
 		die("pthread_create");
 	while (!__atomic_load_n(&m.tid, __ATOMIC_ACQUIRE))
 		sleep_ms(1);
-	if (wait_in_accept(m.tid, 5000))
-		die("the acceptor did not block in accept()");
+	if (m.how == MIG_ACCEPT ? wait_in_accept(m.tid, 5000) :
+	    m.how == MIG_POLL ? wait_in_poll(m.tid, 5000) : wait_in_epoll(m.tid, 5000))
+		die("the acceptor did not block in its wait (%s)", mig_wait_names[m.how]);
 	CPU_ZERO(&set);
 	CPU_SET(bcpu, &set);
 	if (sched_setaffinity(m.tid, sizeof(set), &set))
 		die("move the acceptor to cpu%d: %s", bcpu, errname(errno));
-	note("%s: acceptor blocked in accept() on cpu%d, moved to cpu%d while asleep", what,
-	     acpu, bcpu);
+	note("%s: acceptor blocked (%s) on cpu%d, moved to cpu%d while asleep", what,
+	     mig_wait_names[m.how], acpu, bcpu);
 	sleep_ms(100);
 	xpin(acpu);
 	for (i = 0; i < m.want; i++) {
 		cfd[i] = connect_to(&sa, len);
 		if (cfd[i] < 0)
 			die("connect from cpu%d: %s", acpu, errname(errno));
+		if (send(cfd[i], "D", 1, MSG_NOSIGNAL) != 1)
+			die("send from cpu%d: %s", acpu, errname(errno));
 	}
 	unpin();
 	t0 = now_ms();
