@@ -790,7 +790,7 @@ static const char *const mig_wait_names[] = {
 };
 
 struct mig_acceptor {
-	int lfd, want, cpu;
+	int lfd, want, cpu, stop;
 	enum mig_wait how;
 	pid_t tid;
 	int got, on_cpu[LLT_MAX_CPUS], err;
@@ -814,11 +814,15 @@ static int mig_next(struct mig_acceptor *m, int epfd)
 		return fd;
 	}
 	for (;;) {
-		n = m->how == MIG_POLL ? poll(&p, 1, -1) : epoll_wait(epfd, &ev, 1, -1);
-		if (n < 0) {
-			m->err = errno;
+		/* Longer than the test waits: a timeout is only for stopping. */
+		n = m->how == MIG_POLL ? poll(&p, 1, 3000) :
+					 epoll_wait(epfd, &ev, 1, 3000);
+		if (n < 0 || __atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
+			m->err = n < 0 ? errno : ETIMEDOUT;
 			return -1;
 		}
+		if (!n)
+			continue;
 		fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0 || errno != EAGAIN) {
 			if (fd < 0)
@@ -861,9 +865,10 @@ static void *mig_accept(void *arg)
  * A thread sleeps in accept() (-m block), in epoll_wait() on a set where it
  * added the listener with EPOLLEXCLUSIVE (-m epoll-excl) or in poll() (-m
  * poll) on CPU a, is moved to CPU b while it sleeps, and connections come in
- * on CPU a, each with a byte of data at once: it must accept them all from
- * b. The waiter an exclusive wakeup reaches may run on any CPU, and data
- * on a queued connection wakes no one: neither may hide it from that waiter.
+ * on CPU a, each with a byte of data at once (unread: the close resets it):
+ * it must accept them all from b. The waiter an exclusive wakeup reaches may
+ * run on any CPU, and data on a queued connection wakes no one: neither may
+ * hide it from that waiter.
  */
 int cmd_accept_migrated(const struct llt_opts *o)
 {
@@ -933,6 +938,7 @@ int cmd_accept_migrated(const struct llt_opts *o)
 	check(n == m.want, "%s: only %d of %d connections accepted within 2 s by the "
 	      "acceptor moved from cpu%d to cpu%d", what, n, m.want, acpu, bcpu);
 	if (n < m.want) {
+		__atomic_store_n(&m.stop, 1, __ATOMIC_RELEASE);
 		pthread_kill(th, SIGUSR1);
 		/* Whatever the acceptor left: nothing stays queued. */
 		while ((i = accept_nb(m.lfd)) >= 0)
