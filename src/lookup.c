@@ -162,6 +162,11 @@ static void fsk_backlog_cookie_ack(struct fsk_listener *l, struct sock *clone,
 	u32 acked = READ_ONCE(clone->sk_ack_backlog);
 	u32 other_qlen, other_acked, limit;
 
+	/*
+	 * The state is only read here, never cleared from what was read: a
+	 * plain read after the queues will do (the SYN path, which may clear
+	 * it, reads it first, with acquire).
+	 */
 	if (local && fsk_backlog_below(share, qlen, acked) &&
 	    !fsk_backlog_pressure(atomic_read(&l->backlog_state))) {
 		fsk_backlog_set(clone, share);
